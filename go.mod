@@ -1,0 +1,3 @@
+module github.com/welkin-atproto/welkin
+
+go 1.26
