@@ -1,0 +1,50 @@
+# Welkin build and test entry points. "make test" is what CI runs.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+
+.PHONY: all build test test-long bench fuzz-smoke vet fmt-check bench-compare clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/welkin ./cmd/welkin
+
+# Every test: formatting, vet, unit and interop tests under the race
+# detector, the comparison module's agreement tests, and a short run of
+# every fuzz target.
+test: fmt-check vet
+	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	./scripts/fuzz.sh 2s
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# The long variants: every fuzz target for minutes, and the test suite
+# repeated to shake out flakes and races.
+test-long: test
+	$(GO) test -race -count=5 ./...
+	./scripts/fuzz.sh 2m
+
+# Micro-benchmarks beside the code, then the side-by-side comparison with
+# other implementations (bench/, its own module).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(MAKE) bench-compare
+
+# Writes bench/bench-latest.txt and the table in bench/README.md.
+bench-compare:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench-latest.txt
+	cd bench && $(GO) run ./benchtable -readme README.md < bench-latest.txt
+
+fuzz-smoke:
+	./scripts/fuzz.sh 5s
+
+clean:
+	rm -rf bin
