@@ -64,7 +64,9 @@ func blobFromMap(m map[string]any) (Blob, bool, error) {
 		cs, ok1 := m[legacyCID].(string)
 		mime, ok2 := m[blobMime].(string)
 		if ok1 && ok2 {
-			if c, err := ParseCID(cs); err == nil {
+			// Only the canonical string form, so that writing the blob
+			// back gives the same bytes (ParseCID also reads base58btc).
+			if c, err := ParseCID(cs); err == nil && c.String() == cs {
 				return Blob{Ref: c, MimeType: mime, Legacy: true}, true, nil
 			}
 		}

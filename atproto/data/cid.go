@@ -76,43 +76,54 @@ func CIDFromBytes(b []byte) (CID, error) {
 // ReadCID parses the binary CID at the start of b and returns it with the
 // number of bytes it took, as CAR files need.
 func ReadCID(b []byte) (CID, int, error) {
+	n, err := cidLen(b)
+	if err != nil {
+		return CID{}, 0, err
+	}
+	return CID{b: string(b[:n])}, n, nil
+}
+
+// cidLen checks the binary CID at the start of b and returns its length,
+// without allocating; the CBOR decoder uses it to build CIDs that share
+// the decoder's copy of the input.
+func cidLen(b []byte) (int, error) {
 	// CIDv0 is a bare sha-256 multihash: 0x12 0x20 and 32 bytes.
 	if len(b) >= 2 && b[0] == HashSHA256 && b[1] == sha256.Size {
 		if len(b) < 2+sha256.Size {
-			return CID{}, 0, errors.New("cid: truncated CIDv0")
+			return 0, errors.New("cid: truncated CIDv0")
 		}
-		return CID{b: string(b[:2+sha256.Size])}, 2 + sha256.Size, nil
+		return 2 + sha256.Size, nil
 	}
 	pos := 0
 	version, n, err := readUvarint(b[pos:])
 	if err != nil {
-		return CID{}, 0, fmt.Errorf("cid: version: %w", err)
+		return 0, fmt.Errorf("cid: version: %w", err)
 	}
 	pos += n
 	if version != 1 {
-		return CID{}, 0, fmt.Errorf("cid: unsupported version %d", version)
+		return 0, fmt.Errorf("cid: unsupported version %d", version)
 	}
 	if _, n, err = readUvarint(b[pos:]); err != nil {
-		return CID{}, 0, fmt.Errorf("cid: codec: %w", err)
+		return 0, fmt.Errorf("cid: codec: %w", err)
 	}
 	pos += n
 	if _, n, err = readUvarint(b[pos:]); err != nil {
-		return CID{}, 0, fmt.Errorf("cid: multihash code: %w", err)
+		return 0, fmt.Errorf("cid: multihash code: %w", err)
 	}
 	pos += n
 	size, n, err := readUvarint(b[pos:])
 	if err != nil {
-		return CID{}, 0, fmt.Errorf("cid: multihash length: %w", err)
+		return 0, fmt.Errorf("cid: multihash length: %w", err)
 	}
 	pos += n
 	if size > maxCIDBytes || uint64(len(b)-pos) < size {
-		return CID{}, 0, fmt.Errorf("cid: multihash digest of %d bytes does not fit in %d remaining", size, len(b)-pos)
+		return 0, fmt.Errorf("cid: multihash digest of %d bytes does not fit in %d remaining", size, len(b)-pos)
 	}
 	pos += int(size)
 	if pos > maxCIDBytes {
-		return CID{}, 0, fmt.Errorf("cid: %d bytes is longer than the %d allowed", pos, maxCIDBytes)
+		return 0, fmt.Errorf("cid: %d bytes is longer than the %d allowed", pos, maxCIDBytes)
 	}
-	return CID{b: string(b[:pos])}, pos, nil
+	return pos, nil
 }
 
 // ParseCID parses the string form of a CID: multibase base32 ("b...") for
@@ -125,6 +136,7 @@ func ParseCID(s string) (CID, error) {
 	if len(s) > 2*maxCIDBytes {
 		return CID{}, fmt.Errorf("cid: string of %d characters is too long", len(s))
 	}
+	var rawBuf [2 * maxCIDBytes]byte
 	var raw []byte
 	var err error
 	switch {
@@ -134,7 +146,7 @@ func ParseCID(s string) (CID, error) {
 			err = errors.New("not a sha-256 multihash")
 		}
 	case s[0] == 'b':
-		raw, err = base32Lower.DecodeString(s[1:])
+		raw, err = decodeBase32(rawBuf[:0], s[1:])
 	case s[0] == 'z':
 		raw, err = decodeBase58(s[1:])
 	default:
@@ -152,7 +164,14 @@ func ParseCID(s string) (CID, error) {
 	}
 	// Non-canonical encodings (such as stray bits in the last base32
 	// character) would give two strings for one CID; accept only the one.
-	if c.String() != s {
+	var canonical bool
+	if s[0] == 'z' {
+		canonical = "z"+encodeBase58(raw) == s
+	} else {
+		var buf [1 + 2*maxCIDBytes]byte
+		canonical = string(c.appendString(buf[:0])) == s
+	}
+	if !canonical {
 		return CID{}, fmt.Errorf("cid: %q is not in canonical form", s)
 	}
 	return c, nil
@@ -181,16 +200,73 @@ func (c CID) KeyString() string { return c.b }
 // String returns the canonical string form: base32 multibase for CIDv1,
 // base58btc for CIDv0, and "" for the undefined CID.
 func (c CID) String() string {
+	var buf [1 + 2*maxCIDBytes]byte
+	return string(c.appendString(buf[:0]))
+}
+
+// appendString appends the canonical string form to dst.
+func (c CID) appendString(dst []byte) []byte {
 	if c.b == "" {
-		return ""
+		return dst
 	}
 	if c.Version() == 0 {
-		return encodeBase58([]byte(c.b))
+		return append(dst, encodeBase58([]byte(c.b))...)
 	}
-	buf := make([]byte, 1+base32Lower.EncodedLen(len(c.b)))
-	buf[0] = 'b'
-	base32Lower.Encode(buf[1:], []byte(c.b))
-	return string(buf)
+	return appendBase32(append(dst, 'b'), c.b)
+}
+
+const base32Alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// appendBase32 appends the unpadded lower-case base32 form of s.
+func appendBase32(dst []byte, s string) []byte {
+	var acc uint
+	bits := 0
+	for i := 0; i < len(s); i++ {
+		acc = acc<<8 | uint(s[i])
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			dst = append(dst, base32Alphabet[(acc>>bits)&31])
+		}
+	}
+	if bits > 0 {
+		dst = append(dst, base32Alphabet[(acc<<(5-bits))&31])
+	}
+	return dst
+}
+
+var base32Index = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(base32Alphabet); i++ {
+		t[base32Alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+// decodeBase32 appends the bytes of unpadded lower-case base32 text to
+// dst. Only the canonical form is accepted: no padding, no trailing
+// character without data, and unused final bits zero.
+func decodeBase32(dst []byte, s string) ([]byte, error) {
+	var acc uint
+	bits := 0
+	for i := 0; i < len(s); i++ {
+		v := base32Index[s[i]]
+		if v < 0 {
+			return nil, fmt.Errorf("illegal base32 data at input byte %d", i)
+		}
+		acc = acc<<5 | uint(v)
+		bits += 5
+		if bits >= 8 {
+			bits -= 8
+			dst = append(dst, byte(acc>>bits))
+		}
+	}
+	if bits >= 5 || acc&(1<<bits-1) != 0 {
+		return nil, errors.New("base32 text is not in canonical form")
+	}
+	return dst, nil
 }
 
 // Version returns 0 or 1.
