@@ -1,5 +1,8 @@
 # Welkin build and test entry points. "make test" is what CI runs.
 
+SHELL       := bash
+.SHELLFLAGS := -o pipefail -ec
+
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
