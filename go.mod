@@ -3,6 +3,7 @@ module github.com/welkin-atproto/welkin
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/jackc/pgx/v5 v5.12.0
 	gitlab.com/yawning/secp256k1-voi v0.0.0-20230925100816-f2616030848b
 	modernc.org/sqlite v1.62.0

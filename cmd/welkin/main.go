@@ -25,6 +25,9 @@ func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version of this binary", runVersion},
 		"help":    {"list the commands", runHelp},
+		"plc":     {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
+		"resolve": {"resolve a handle or DID and verify the handle", runResolve},
+		"key":     {"generate key pairs (welkin key generate)", runKey},
 	}
 }
 
