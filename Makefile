@@ -14,12 +14,14 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/welkin ./cmd/welkin
 
-# Every test: formatting, vet, unit and interop tests under the race
-# detector, the comparison module's agreement tests, and a short run of
+# Every test: formatting, vet, unit and interop-vector tests under the
+# race detector, the comparison module's agreement tests, the interop
+# module (Welkin driven by reference clients from npm), and a short run of
 # every fuzz target.
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd interop && $(GO) vet ./... && $(GO) test -count=1 ./...
 	./scripts/fuzz.sh 2s
 
 fmt-check:
