@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"bytes"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,48 +9,6 @@ import (
 
 	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 )
-
-func TestBase58(t *testing.T) {
-	// Vectors from the base58 encoding draft (draft-msporny-base58).
-	vectors := []struct{ raw, enc string }{
-		{"", ""},
-		{"Hello World!", "2NEpo7TZRRrLZSi2U"},
-		{"The quick brown fox jumps over the lazy dog.", "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"},
-		{"\x00\x00\x28\x7f\xb4\xcd", "11233QC4"},
-		{"\x00", "1"},
-		{"\x00\x00\x00", "111"},
-		{"\xff", "5Q"},
-	}
-	for _, v := range vectors {
-		if got := b58Encode([]byte(v.raw)); got != v.enc {
-			t.Errorf("encode %x: got %q, want %q", v.raw, got, v.enc)
-		}
-		if v.enc == "" {
-			continue
-		}
-		got, err := b58Decode(v.enc)
-		if err != nil || string(got) != v.raw {
-			t.Errorf("decode %q: got %x, %v", v.enc, got, err)
-		}
-	}
-	for _, bad := range []string{"", "0", "O", "I", "l", "abc+", "z\x00", "é"} {
-		if _, err := b58Decode(bad); err == nil {
-			t.Errorf("decode %q: no error", bad)
-		}
-	}
-	// Random round trips, including leading zero bytes.
-	for i := range 500 {
-		b := make([]byte, 1+i%70)
-		rand.Read(b)
-		for j := 0; j < len(b) && j < i%4; j++ {
-			b[j] = 0
-		}
-		got, err := b58Decode(b58Encode(b))
-		if err != nil || !bytes.Equal(got, b) {
-			t.Fatalf("round trip %x: got %x, %v", b, got, err)
-		}
-	}
-}
 
 func TestOrders(t *testing.T) {
 	if got := new(big.Int).SetBytes(orderP256.n[:]); got.Cmp(elliptic.P256().Params().N) != 0 {

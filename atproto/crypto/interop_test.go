@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/welkin-atproto/welkin/internal/base58"
 	"github.com/welkin-atproto/welkin/internal/interoptest"
 )
 
@@ -104,7 +105,7 @@ func TestInteropW3CDIDKeyP256(t *testing.T) {
 	}
 	readJSON(t, "crypto/w3c_didkey_P256.json", &vectors)
 	for _, v := range vectors {
-		raw, err := b58Decode(v.PrivateKeyBytesBase58)
+		raw, err := base58.Decode(v.PrivateKeyBytesBase58)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/welkin-atproto/welkin/internal/base58"
 )
 
 // KeyType names one of the two elliptic curves atproto supports.
@@ -217,7 +219,7 @@ func decodeMultibase(s string) ([]byte, error) {
 	if s[0] != 'z' {
 		return nil, fmt.Errorf("crypto: unsupported multibase prefix %q; only base58btc ('z') is used for keys", s[0])
 	}
-	data, err := b58Decode(s[1:])
+	data, err := base58.Decode(s[1:])
 	if err != nil {
 		return nil, fmt.Errorf("crypto: bad multibase text after the 'z' prefix: %w", err)
 	}
@@ -241,7 +243,7 @@ func splitMulticodec(data []byte) (uint64, []byte, error) {
 func encodeMulticodec(code uint64, key []byte) string {
 	buf := binary.AppendUvarint(make([]byte, 0, 3+len(key)), code)
 	buf = append(buf, key...)
-	return "z" + b58Encode(buf)
+	return "z" + base58.Encode(buf)
 }
 
 // unprefix drops this package's "crypto: " from a wrapped message so that

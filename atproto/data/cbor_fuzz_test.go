@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/welkin-atproto/welkin/internal/base58"
 )
 
 func FuzzDecodeCBOR(f *testing.F) {
@@ -16,7 +18,7 @@ func FuzzDecodeCBOR(f *testing.F) {
 	f.Add(post)
 	legacy, _ := MarshalCBOR(map[string]any{"img": Blob{Ref: CIDForRaw([]byte("i")), MimeType: "a/b", Legacy: true}})
 	f.Add(legacy)
-	zLegacy, _ := MarshalCBOR(map[string]any{"cid": "z" + encodeBase58(CIDForRaw([]byte("i")).Bytes()), "mimeType": "a/b"})
+	zLegacy, _ := MarshalCBOR(map[string]any{"cid": "z" + base58.Encode(CIDForRaw([]byte("i")).Bytes()), "mimeType": "a/b"})
 	f.Add(zLegacy)
 	for _, s := range []string{
 		"a0", "80", "f6", "f5", "00", "3b7fffffffffffffff", "1b7fffffffffffffff", "60", "40",

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/welkin-atproto/welkin/internal/base58"
 	"github.com/welkin-atproto/welkin/internal/interoptest"
 )
 
@@ -244,7 +245,7 @@ func TestCBORDecodeRejects(t *testing.T) {
 func TestCBORLegacyBlobNonCanonicalCID(t *testing.T) {
 	// A legacy-looking map whose cid string is not in base32 stays a map,
 	// so that re-encoding gives back the same bytes.
-	z := "z" + encodeBase58(cborTestCID.Bytes())
+	z := "z" + base58.Encode(cborTestCID.Bytes())
 	if _, err := ParseCID(z); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+
+	"github.com/welkin-atproto/welkin/internal/base58"
 )
 
 // Multicodec and multihash codes used by atproto.
@@ -141,14 +143,14 @@ func ParseCID(s string) (CID, error) {
 	var err error
 	switch {
 	case len(s) == 46 && s[0] == 'Q' && s[1] == 'm':
-		raw, err = decodeBase58(s)
+		raw, err = base58.Decode(s)
 		if err == nil && (len(raw) != 34 || raw[0] != HashSHA256 || raw[1] != sha256.Size) {
 			err = errors.New("not a sha-256 multihash")
 		}
 	case s[0] == 'b':
 		raw, err = decodeBase32(rawBuf[:0], s[1:])
 	case s[0] == 'z':
-		raw, err = decodeBase58(s[1:])
+		raw, err = base58.Decode(s[1:])
 	default:
 		return CID{}, fmt.Errorf("cid: %q: unsupported multibase prefix %q", s, s[0])
 	}
@@ -166,7 +168,7 @@ func ParseCID(s string) (CID, error) {
 	// only the one. decodeBase32 already refuses every non-canonical base32
 	// text (stray final bits, a dangling character), and a base58 CIDv0
 	// string has a fixed length, so only base58 CIDv1 needs a re-encoding.
-	if s[0] == 'z' && "z"+encodeBase58(raw) != s {
+	if s[0] == 'z' && "z"+base58.Encode(raw) != s {
 		return CID{}, fmt.Errorf("cid: %q is not in canonical form", s)
 	}
 	return c, nil
@@ -205,7 +207,7 @@ func (c CID) appendString(dst []byte) []byte {
 		return dst
 	}
 	if c.Version() == 0 {
-		return append(dst, encodeBase58([]byte(c.b))...)
+		return append(dst, base58.Encode([]byte(c.b))...)
 	}
 	return appendBase32(append(dst, 'b'), c.b)
 }
@@ -368,81 +370,6 @@ func readUvarint(b []byte) (uint64, int, error) {
 		return 0, 0, errors.New("truncated varint")
 	}
 	return 0, 0, errors.New("varint longer than 9 bytes")
-}
-
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-var base58Index = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(base58Alphabet); i++ {
-		t[base58Alphabet[i]] = int8(i)
-	}
-	return t
-}()
-
-func decodeBase58(s string) ([]byte, error) {
-	if s == "" {
-		return nil, errors.New("empty base58 string")
-	}
-	zeros := 0
-	for zeros < len(s) && s[zeros] == '1' {
-		zeros++
-	}
-	// log(58)/log(256) < 0.733; size the big-endian accumulator once.
-	out := make([]byte, len(s)*733/1000+1)
-	for i := 0; i < len(s); i++ {
-		d := base58Index[s[i]]
-		if d < 0 {
-			return nil, fmt.Errorf("invalid base58 character %q", s[i])
-		}
-		carry := uint32(d)
-		for j := len(out) - 1; j >= 0; j-- {
-			carry += uint32(out[j]) * 58
-			out[j] = byte(carry)
-			carry >>= 8
-		}
-	}
-	lead := 0
-	for lead < len(out) && out[lead] == 0 {
-		lead++
-	}
-	res := make([]byte, zeros+len(out)-lead)
-	copy(res[zeros:], out[lead:])
-	return res, nil
-}
-
-func encodeBase58(b []byte) string {
-	zeros := 0
-	for zeros < len(b) && b[zeros] == 0 {
-		zeros++
-	}
-	// log(256)/log(58) < 1.366
-	out := make([]byte, len(b)*1366/1000+1)
-	high := len(out)
-	for _, c := range b[zeros:] {
-		carry := uint32(c)
-		j := len(out) - 1
-		for ; j >= 0 && (j >= high || carry != 0); j-- {
-			carry += uint32(out[j]) << 8
-			out[j] = byte(carry % 58)
-			carry /= 58
-		}
-		high = j + 1
-	}
-	lead := 0
-	for lead < len(out) && out[lead] == 0 {
-		lead++
-	}
-	res := make([]byte, 0, zeros+len(out)-lead)
-	for i := 0; i < zeros; i++ {
-		res = append(res, '1')
-	}
-	for _, d := range out[lead:] {
-		res = append(res, base58Alphabet[d])
-	}
-	return string(res)
 }
 
 // uvarintLen returns the encoded length of v as a varint.

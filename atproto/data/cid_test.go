@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+
+	"github.com/welkin-atproto/welkin/internal/base58"
 )
 
 const (
@@ -59,7 +61,7 @@ func TestParseCIDValid(t *testing.T) {
 	}
 	// base58btc CIDv1 ("z...") is read, and written back as base32.
 	c := MustParseCID(cidDagCBOR)
-	z := "z" + encodeBase58(c.Bytes())
+	z := "z" + base58.Encode(c.Bytes())
 	zc, err := ParseCID(z)
 	if err != nil || zc != c {
 		t.Errorf("%s: %v", z, err)
@@ -89,7 +91,7 @@ func TestParseCIDInvalid(t *testing.T) {
 		{"f01711220" + strings.Repeat("00", 32), "unsupported multibase"},
 		{"Qm" + strings.Repeat("0", 44), "invalid base58"},
 		{"QmY7Yh4UquoXHLPFo2XbhXkhBvFoPwmQUSa92pxnxjQuP", "unsupported multibase"},
-		{"z" + encodeBase58(append([]byte{0x12, 0x20}, make([]byte, 32)...)), "must be version 1"},
+		{"z" + base58.Encode(append([]byte{0x12, 0x20}, make([]byte, 32)...)), "must be version 1"},
 		{"b" + base32Lower.EncodeToString([]byte{0x02, 0x71, 0x12, 0x01, 0x00}), "must be version 1"},
 		{"b" + base32Lower.EncodeToString(append(good.Bytes(), 0)), "trailing bytes"},
 		{"b" + strings.Repeat("a", 300), "too long"},
@@ -208,7 +210,7 @@ func TestReadCID(t *testing.T) {
 }
 
 func FuzzParseCID(f *testing.F) {
-	for _, s := range []string{cidDagCBOR, cidRaw, cidV0, "bafy", "z" + encodeBase58(MustParseCID(cidRaw).Bytes()), "Qm"} {
+	for _, s := range []string{cidDagCBOR, cidRaw, cidV0, "bafy", "z" + base58.Encode(MustParseCID(cidRaw).Bytes()), "Qm"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -1,29 +1,32 @@
-package crypto
+// Package base58 encodes and decodes base58btc, the bitcoin alphabet that
+// multibase marks with a leading 'z': did:key strings, multikeys and old
+// CIDv0 strings use it.
+package base58
 
 import "fmt"
 
 // The bitcoin base58 alphabet ("base58btc"): digits and letters without the
 // easily confused 0, O, I and l.
-const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
-// b58Index maps an ASCII byte to its digit value, or 0xff for bytes outside
+// index maps an ASCII byte to its digit value, or 0xff for bytes outside
 // the alphabet.
-var b58Index = func() [256]byte {
+var index = func() [256]byte {
 	var t [256]byte
 	for i := range t {
 		t[i] = 0xff
 	}
-	for i := 0; i < len(b58Alphabet); i++ {
-		t[b58Alphabet[i]] = byte(i)
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
 	}
 	return t
 }()
 
-// b58Encode returns the base58btc text of src. Every leading zero byte
+// Encode returns the base58btc text of src. Every leading zero byte
 // becomes a leading '1'; the rest is the big-endian number written in base
 // 58. The work is quadratic in the input length, which is fine for the few
 // dozen bytes of a key.
-func b58Encode(src []byte) string {
+func Encode(src []byte) string {
 	zeros := 0
 	for zeros < len(src) && src[zeros] == 0 {
 		zeros++
@@ -48,14 +51,14 @@ func b58Encode(src []byte) string {
 	}
 	// digits holds the number least significant first.
 	for i, d := range digits {
-		out[len(out)-1-i] = b58Alphabet[d]
+		out[len(out)-1-i] = alphabet[d]
 	}
 	return string(out)
 }
 
-// b58Decode is the inverse of b58Encode. It rejects the empty string and any
+// Decode is the inverse of Encode. It rejects the empty string and any
 // character outside the alphabet, naming the offending position.
-func b58Decode(s string) ([]byte, error) {
+func Decode(s string) ([]byte, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty base58btc string")
 	}
@@ -66,7 +69,7 @@ func b58Decode(s string) ([]byte, error) {
 	// log(58)/log(256) is about 0.733.
 	num := make([]byte, 0, (len(s)-zeros)*733/1000+1)
 	for i := zeros; i < len(s); i++ {
-		v := b58Index[s[i]]
+		v := index[s[i]]
 		if v == 0xff {
 			return nil, fmt.Errorf("invalid base58btc character %q at offset %d", s[i], i)
 		}
