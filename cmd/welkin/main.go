@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"plc":     {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
 		"resolve": {"resolve a handle or DID and verify the handle", runResolve},
 		"key":     {"generate key pairs (welkin key generate)", runKey},
+		"repo":    {"inspect, verify, list and diff repository CAR files", runRepo},
 	}
 }
 
