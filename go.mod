@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/rivo/uniseg v0.4.7
 	gitlab.com/yawning/secp256k1-voi v0.0.0-20230925100816-f2616030848b
 	modernc.org/sqlite v1.62.0
 )
