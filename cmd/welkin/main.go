@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"resolve": {"resolve a handle or DID and verify the handle", runResolve},
 		"key":     {"generate key pairs (welkin key generate)", runKey},
 		"repo":    {"inspect, verify, list and diff repository CAR files", runRepo},
+		"lex":     {"check Lexicon schemas and validate records against them", runLex},
 	}
 }
 
