@@ -2,6 +2,7 @@ package car
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -25,24 +26,52 @@ const readChunk = 64 << 10
 // Reader reads a CARv1 file one block at a time, in constant memory apart
 // from the block it returns. It checks every block against its CID.
 type Reader struct {
-	br    *bufio.Reader
+	br    byteReader
 	lim   Limits
 	roots []data.CID
 	off   int64 // bytes consumed so far
 	block int   // index of the next section
 	err   error // sticky: once set, Next returns it
+	// arena is the rest of the chunk small blocks are cut from.
+	arena []byte
+	chunk int // size of the next chunk
 }
+
+// byteReader is what a Reader reads from: r itself when it reads bytes one
+// at a time cheaply (a bytes.Reader, say), else a bufio.Reader over it.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// Small blocks are cut from chunks of memory shared by consecutive
+// blocks, which saves an allocation per block: chunks start at
+// minChunk bytes and double up to maxChunk; blocks over maxSmallBlock get
+// their own allocation.
+const (
+	minChunk      = 4 << 10
+	maxChunk      = 64 << 10
+	maxSmallBlock = 4 << 10
+)
 
 // NewReader reads the header of the CARv1 file r holds and returns a
 // Reader positioned at its first block. Zero fields of lim take the
-// DefaultLimits. The Reader buffers r and may read past the end of the CAR
-// data.
+// DefaultLimits. The Reader buffers r (unless it is a *bytes.Reader or a
+// *bytes.Buffer) and may read past the end of the CAR data.
 func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 	lim, err := lim.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	cr := &Reader{br: bufio.NewReaderSize(r, 32<<10), lim: lim}
+	cr := &Reader{lim: lim, chunk: minChunk}
+	switch r := r.(type) {
+	case *bytes.Reader:
+		cr.br = r
+	case *bytes.Buffer:
+		cr.br = r
+	default:
+		cr.br = bufio.NewReaderSize(r, 32<<10)
+	}
 	if err := cr.readHeader(); err != nil {
 		return nil, err
 	}
@@ -179,7 +208,9 @@ func parseHeader(b []byte) ([]data.CID, error) {
 // Next returns the next block and its CID, after checking that the block's
 // sha-256 digest matches the CID. At the end of the file it returns
 // io.EOF. Every other error is an *Error; after an error Next keeps
-// returning it. The returned slice is the caller's to keep.
+// returning it. The returned slice is the caller's to keep; small blocks
+// share a chunk of memory of at most 64 KiB with the blocks read before
+// and after them, which stays alive as long as any of them is kept.
 func (cr *Reader) Next() (data.CID, []byte, error) {
 	if cr.err != nil {
 		return data.CID{}, nil, cr.err
@@ -311,10 +342,20 @@ func (cr *Reader) bodyError(block int, off int64, c data.CID, err error, want, g
 	return cr.fail(block, off, c, err, "after %d of %d bytes", got, want)
 }
 
-// readN reads exactly n bytes into a new slice. Beyond readChunk the
-// buffer grows as bytes arrive, so the allocation never runs far ahead of
-// the input actually present.
+// readN reads exactly n bytes into a new slice (cut from the arena for
+// small sections). Beyond readChunk the buffer grows as bytes arrive, so
+// the allocation never runs far ahead of the input actually present.
 func (cr *Reader) readN(n int) ([]byte, error) {
+	if n <= maxSmallBlock+maxCIDLen {
+		if len(cr.arena) < n {
+			cr.arena = make([]byte, max(cr.chunk, n))
+			cr.chunk = min(2*cr.chunk, maxChunk)
+		}
+		buf := cr.arena[:n:n]
+		m, err := io.ReadFull(cr.br, buf)
+		cr.arena = cr.arena[n:]
+		return buf[:m], err
+	}
 	buf := make([]byte, 0, min(n, readChunk))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {

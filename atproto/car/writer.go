@@ -2,6 +2,7 @@ package car
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,10 +14,11 @@ import (
 )
 
 // Writer writes a CARv1 file block by block, through a buffer of fixed
-// size: memory use does not grow with the file. Call Flush (or Close) at
-// the end.
+// size (none when writing to a *bytes.Buffer): memory use does not grow
+// with the file. Call Flush (or Close) at the end.
 type Writer struct {
-	bw  *bufio.Writer
+	bw  *bufio.Writer // nil when writing straight to buf
+	buf *bytes.Buffer
 	err error // sticky
 	tmp [binary.MaxVarintLen64]byte
 }
@@ -30,7 +32,13 @@ func NewWriter(w io.Writer, roots ...data.CID) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cw := &Writer{bw: bufio.NewWriterSize(w, 64<<10)}
+	cw := &Writer{}
+	if b, ok := w.(*bytes.Buffer); ok {
+		// A bytes.Buffer gains nothing from another buffer in front.
+		cw.buf = b
+	} else {
+		cw.bw = bufio.NewWriterSize(w, 64<<10)
+	}
 	cw.writeSection("", hdr)
 	if cw.err != nil {
 		return nil, cw.err
@@ -81,6 +89,13 @@ func (cw *Writer) WriteBlock(c data.CID, b []byte) error {
 // writeSection writes varint(len(a)+len(b)) a b.
 func (cw *Writer) writeSection(a string, b []byte) {
 	n := binary.PutUvarint(cw.tmp[:], uint64(len(a)+len(b)))
+	if cw.buf != nil {
+		cw.buf.Grow(n + len(a) + len(b))
+		cw.buf.Write(cw.tmp[:n])
+		cw.buf.WriteString(a)
+		cw.buf.Write(b)
+		return
+	}
 	if _, err := cw.bw.Write(cw.tmp[:n]); err != nil {
 		cw.err = err
 		return
@@ -99,7 +114,9 @@ func (cw *Writer) Flush() error {
 	if cw.err != nil {
 		return cw.err
 	}
-	cw.err = cw.bw.Flush()
+	if cw.bw != nil {
+		cw.err = cw.bw.Flush()
+	}
 	return cw.err
 }
 

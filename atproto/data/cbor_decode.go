@@ -386,6 +386,18 @@ func (d *Decoder) ReadNull() error {
 
 // ReadBytes reads a byte string into a new slice (never nil).
 func (d *Decoder) ReadBytes() ([]byte, error) {
+	v, err := d.ReadBytesView()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(v))
+	copy(out, v)
+	return out, nil
+}
+
+// ReadBytesView reads a byte string like ReadBytes, without copying it: the
+// result aliases the input and is only valid as long as it is.
+func (d *Decoder) ReadBytesView() ([]byte, error) {
 	start := d.off
 	n, err := d.expect(majorBytes, "a byte string")
 	if err != nil {
@@ -394,8 +406,7 @@ func (d *Decoder) ReadBytes() ([]byte, error) {
 	if n > uint64(len(d.buf)-d.off) {
 		return nil, d.errorf(start, "byte string of %d bytes runs past the end of input", n)
 	}
-	out := make([]byte, n)
-	copy(out, d.buf[d.off:])
+	out := d.buf[d.off : d.off+int(n) : d.off+int(n)]
 	d.off += int(n)
 	return out, nil
 }
@@ -403,39 +414,60 @@ func (d *Decoder) ReadBytes() ([]byte, error) {
 // ReadCID reads a link: tag 42 over a byte string holding 0x00 and a
 // binary CID that fills the rest exactly.
 func (d *Decoder) ReadCID() (CID, error) {
+	i, j, err := d.readCID()
+	if err != nil {
+		return CID{}, err
+	}
+	return CID{b: d.substr(i, j)}, nil
+}
+
+// ReadCIDBytes reads a link like ReadCID and returns the binary CID
+// without copying it: the result aliases the input and is only valid as
+// long as it is (CIDFromKeyString turns a copy of it into a CID).
+func (d *Decoder) ReadCIDBytes() ([]byte, error) {
+	i, j, err := d.readCID()
+	if err != nil {
+		return nil, err
+	}
+	return d.buf[i:j:j], nil
+}
+
+// readCID reads a link and returns the bounds of its binary CID in the
+// input.
+func (d *Decoder) readCID() (int, int, error) {
 	start := d.off
 	tag, err := d.expect(majorTag, "a link")
 	if err != nil {
-		return CID{}, err
+		return 0, 0, err
 	}
 	if tag != tagCID {
-		return CID{}, d.errorf(start, "tag %d is not allowed (only 42, for links)", tag)
+		return 0, 0, d.errorf(start, "tag %d is not allowed (only 42, for links)", tag)
 	}
 	bstart := d.off
 	if bstart < len(d.buf) && d.buf[bstart]>>5 != majorBytes {
-		return CID{}, d.errorf(bstart, "tag 42 must hold a byte string, not %s", d.describe(bstart))
+		return 0, 0, d.errorf(bstart, "tag 42 must hold a byte string, not %s", d.describe(bstart))
 	}
 	_, n, err := d.readHead()
 	if err != nil {
-		return CID{}, err
+		return 0, 0, err
 	}
 	if n > uint64(len(d.buf)-d.off) {
-		return CID{}, d.errorf(bstart, "link of %d bytes runs past the end of input", n)
+		return 0, 0, d.errorf(bstart, "link of %d bytes runs past the end of input", n)
 	}
 	body := d.buf[d.off : d.off+int(n)]
 	if n == 0 || body[0] != 0 {
-		return CID{}, d.errorf(bstart, "link must start with the 0x00 multibase prefix")
+		return 0, 0, d.errorf(bstart, "link must start with the 0x00 multibase prefix")
 	}
 	l, err := cidLen(body[1:])
 	if err != nil {
-		return CID{}, d.errorf(d.off+1, "invalid link: %v", err)
+		return 0, 0, d.errorf(d.off+1, "invalid link: %v", err)
 	}
 	if l != len(body)-1 {
-		return CID{}, d.errorf(bstart, "invalid link: %d trailing bytes after the CID", len(body)-1-l)
+		return 0, 0, d.errorf(bstart, "invalid link: %d trailing bytes after the CID", len(body)-1-l)
 	}
-	c := CID{b: d.substr(d.off+1, d.off+int(n))}
+	i, j := d.off+1, d.off+int(n)
 	d.off += int(n)
-	return c, nil
+	return i, j, nil
 }
 
 // ReadBlob reads a blob map, in either the current or the legacy form.

@@ -75,6 +75,19 @@ func CIDFromBytes(b []byte) (CID, error) {
 	return c, nil
 }
 
+// CIDFromKeyString parses a binary CID that fills s exactly, as KeyString
+// returns it. The CID shares s: no copy is made.
+func CIDFromKeyString(s string) (CID, error) {
+	n, err := cidLen(s)
+	if err != nil {
+		return CID{}, err
+	}
+	if n != len(s) {
+		return CID{}, fmt.Errorf("cid: %d trailing bytes after binary CID", len(s)-n)
+	}
+	return CID{b: s}, nil
+}
+
 // ReadCID parses the binary CID at the start of b and returns it with the
 // number of bytes it took, as CAR files need.
 func ReadCID(b []byte) (CID, int, error) {
@@ -88,7 +101,7 @@ func ReadCID(b []byte) (CID, int, error) {
 // cidLen checks the binary CID at the start of b and returns its length,
 // without allocating; the CBOR decoder uses it to build CIDs that share
 // the decoder's copy of the input.
-func cidLen(b []byte) (int, error) {
+func cidLen[T ~string | ~[]byte](b T) (int, error) {
 	// CIDv0 is a bare sha-256 multihash: 0x12 0x20 and 32 bytes.
 	if len(b) >= 2 && b[0] == HashSHA256 && b[1] == sha256.Size {
 		if len(b) < 2+sha256.Size {
@@ -282,9 +295,19 @@ func (c CID) Codec() uint64 {
 	if c.Version() == 0 {
 		return CodecDagPB
 	}
-	_, n, _ := readUvarint([]byte(c.b))
-	codec, _, _ := readUvarint([]byte(c.b[n:]))
+	_, n, _ := readUvarint(c.b)
+	codec, _, _ := readUvarint(c.b[n:])
 	return codec
+}
+
+// multihash returns the multihash part of c, sharing its string.
+func (c CID) multihash() string {
+	if c.b == "" || c.Version() == 0 {
+		return c.b
+	}
+	_, n1, _ := readUvarint(c.b)
+	_, n2, _ := readUvarint(c.b[n1:])
+	return c.b[n1+n2:]
 }
 
 // Multihash returns the multihash part: hash code, length and digest.
@@ -292,18 +315,12 @@ func (c CID) Multihash() []byte {
 	if c.b == "" {
 		return nil
 	}
-	if c.Version() == 0 {
-		return []byte(c.b)
-	}
-	b := []byte(c.b)
-	_, n1, _ := readUvarint(b)
-	_, n2, _ := readUvarint(b[n1:])
-	return b[n1+n2:]
+	return []byte(c.multihash())
 }
 
 // HashCode returns the multihash function code.
 func (c CID) HashCode() uint64 {
-	code, _, _ := readUvarint(c.Multihash())
+	code, _, _ := readUvarint(c.multihash())
 	return code
 }
 
@@ -354,7 +371,7 @@ func appendUvarint(b []byte, v uint64) []byte {
 
 // readUvarint reads an unsigned varint as multiformats define it: at most
 // nine bytes, and minimally encoded.
-func readUvarint(b []byte) (uint64, int, error) {
+func readUvarint[T ~string | ~[]byte](b T) (uint64, int, error) {
 	var v uint64
 	for i := 0; i < len(b) && i < 9; i++ {
 		c := b[i]

@@ -64,6 +64,32 @@ func (s *MemBlockStore) PutBlock(_ context.Context, c data.CID, b []byte) error 
 	return nil
 }
 
+// getBlocks looks up several blocks under one lock, setting out[i] to the
+// block of cids[i] or nil when the store lacks it. One tight loop lets the
+// processor overlap the cache misses of the lookups.
+func (s *MemBlockStore) getBlocks(cids []data.CID, out [][]byte) {
+	s.mu.RLock()
+	for i, c := range cids {
+		out[i] = s.blocks[c]
+	}
+	s.mu.RUnlock()
+}
+
+// putStaged stores the blocks of an import marked as needed, under one
+// lock, sizing the map once when the store is empty.
+func (s *MemBlockStore) putStaged(blocks []stagedBlock, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.blocks) == 0 && n > 0 {
+		s.blocks = make(map[data.CID][]byte, n)
+	}
+	for i := range blocks {
+		if sb := &blocks[i]; sb.needed {
+			s.blocks[sb.cid] = sb.data
+		}
+	}
+}
+
 // Len returns the number of blocks held.
 func (s *MemBlockStore) Len() int {
 	s.mu.RLock()

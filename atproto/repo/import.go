@@ -79,7 +79,7 @@ func ImportCAR(ctx context.Context, r io.Reader, store BlockStore, opts ImportOp
 		return nil, errors.New("repo: import: the CAR file has no root (want the commit CID)")
 	}
 	commitCID := roots[0]
-	blocks := make(map[data.CID][]byte)
+	st := newStagedBlocks(sizeHint(r, opts.Limits))
 	for {
 		c, b, err := cr.Next()
 		if err == io.EOF {
@@ -88,24 +88,29 @@ func ImportCAR(ctx context.Context, r io.Reader, store BlockStore, opts ImportOp
 		if err != nil {
 			return nil, fmt.Errorf("repo: import: %w", err)
 		}
-		blocks[c] = b
-		if len(blocks)&1023 == 0 {
+		st.add(c, b)
+		if len(st.blocks)&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	res, needed, err := checkRepoBlocks(ctx, blocks, commitCID, opts)
+	res, err := checkRepoBlocks(ctx, st, commitCID, opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range needed {
-		if err := store.PutBlock(ctx, c, blocks[c]); err != nil {
-			return nil, fmt.Errorf("repo: import: writing block %s: %w", c, err)
+	if ms, ok := store.(*MemBlockStore); ok {
+		ms.putStaged(st.blocks, res.Stored)
+	} else {
+		for i := range st.blocks {
+			if sb := &st.blocks[i]; sb.needed {
+				if err := store.PutBlock(ctx, sb.cid, sb.data); err != nil {
+					return nil, fmt.Errorf("repo: import: writing block %s: %w", sb.cid, err)
+				}
+			}
 		}
 	}
-	res.Stored = len(needed)
-	res.Dropped = len(blocks) - len(needed)
+	res.Dropped = len(st.blocks) - res.Stored
 	rp, err := OpenRepo(ctx, store, commitCID)
 	if err != nil {
 		return nil, err
@@ -114,86 +119,179 @@ func ImportCAR(ctx context.Context, r io.Reader, store BlockStore, opts ImportOp
 	return res, nil
 }
 
-// checkRepoBlocks checks the repository at commitCID held in blocks and
-// returns the CIDs of the blocks it references (commit, nodes, records).
-func checkRepoBlocks(ctx context.Context, blocks map[data.CID][]byte, commitCID data.CID, opts ImportOptions) (*ImportResult, []data.CID, error) {
-	cb, ok := blocks[commitCID]
+// sizeHint guesses the number of blocks the CAR file in r holds when r
+// tells how many bytes it has left (a bytes.Reader, bytes.Buffer or
+// strings.Reader does), so that the staging index is sized once.
+func sizeHint(r io.Reader, lim car.Limits) int {
+	lr, ok := r.(interface{ Len() int })
 	if !ok {
-		return nil, nil, fmt.Errorf("repo: import: %w", &MissingBlockError{CID: commitCID, Context: "commit (first root of the CAR file)"})
+		return 0
+	}
+	// A section of a small record takes about a hundred bytes.
+	n := lr.Len() / 96
+	if lim.MaxBlocks > 0 {
+		n = min(n, lim.MaxBlocks)
+	}
+	return min(n, car.DefaultMaxBlocks)
+}
+
+// stagedBlocks holds the blocks of a CAR file, in file order and without
+// repeats, until the repository is checked. It is the BlockStore the
+// checks read the tree from; every block read through it is marked as
+// needed.
+//
+// Blocks are indexed by the last eight bytes of their CIDs (digest bytes,
+// for the sha-256 CIDs a car Reader accepts), which keeps the index small
+// and its lookups cheap; CIDs whose eight bytes collide with an earlier
+// block's go to a second index keyed by the whole CID. Lookups first try
+// the block after the one found last: a file written in the order the
+// checks walk the tree (as ExportCAR and other implementations write it)
+// is then read without touching the index.
+type stagedBlocks struct {
+	index  map[uint64]int32
+	over   map[data.CID]int32 // blocks whose index key collides
+	blocks []stagedBlock
+	next   int // the block after the one found last
+	stored int // blocks marked needed
+}
+
+type stagedBlock struct {
+	cid    data.CID
+	data   []byte
+	needed bool
+}
+
+func newStagedBlocks(hint int) *stagedBlocks {
+	return &stagedBlocks{index: make(map[uint64]int32, hint), blocks: make([]stagedBlock, 0, hint)}
+}
+
+// indexKey returns the last eight bytes of a CID.
+func indexKey(c data.CID) uint64 {
+	k := c.KeyString()
+	if len(k) < 8 {
+		var v uint64
+		for i := 0; i < len(k); i++ {
+			v = v<<8 | uint64(k[i])
+		}
+		return v
+	}
+	k = k[len(k)-8:]
+	return uint64(k[0]) | uint64(k[1])<<8 | uint64(k[2])<<16 | uint64(k[3])<<24 |
+		uint64(k[4])<<32 | uint64(k[5])<<40 | uint64(k[6])<<48 | uint64(k[7])<<56
+}
+
+// add stages a block; a repeated block is kept once (its bytes are the
+// same, since the car Reader checked both against the CID).
+func (s *stagedBlocks) add(c data.CID, b []byte) {
+	k := indexKey(c)
+	n := int32(len(s.blocks))
+	if j, ok := s.index[k]; !ok {
+		s.index[k] = n
+	} else {
+		if s.blocks[j].cid == c {
+			return
+		}
+		if _, dup := s.over[c]; dup {
+			return
+		}
+		if s.over == nil {
+			s.over = make(map[data.CID]int32)
+		}
+		s.over[c] = n
+	}
+	s.blocks = append(s.blocks, stagedBlock{cid: c, data: b})
+}
+
+// find returns the index of the block c.
+func (s *stagedBlocks) find(c data.CID) (int, bool) {
+	if s.next < len(s.blocks) && s.blocks[s.next].cid == c {
+		return s.next, true
+	}
+	if j, ok := s.index[indexKey(c)]; ok && s.blocks[j].cid == c {
+		return int(j), true
+	}
+	if j, ok := s.over[c]; ok {
+		return int(j), true
+	}
+	return 0, false
+}
+
+// need marks the block c as referenced and reports whether it is staged.
+func (s *stagedBlocks) need(c data.CID) ([]byte, bool) {
+	i, ok := s.find(c)
+	if !ok {
+		return nil, false
+	}
+	s.next = i + 1
+	sb := &s.blocks[i]
+	if !sb.needed {
+		sb.needed = true
+		s.stored++
+	}
+	return sb.data, true
+}
+
+func (s *stagedBlocks) GetBlock(_ context.Context, c data.CID) ([]byte, error) {
+	if b, ok := s.need(c); ok {
+		return b, nil
+	}
+	return nil, &MissingBlockError{CID: c, Context: "MST node"}
+}
+
+func (s *stagedBlocks) PutBlock(context.Context, data.CID, []byte) error {
+	return errors.New("repo: staged blocks are read-only")
+}
+
+// checkRepoBlocks checks the repository at commitCID held in st, marking
+// the blocks it references (commit, nodes, records) as needed, in one walk
+// of the tree.
+func checkRepoBlocks(ctx context.Context, st *stagedBlocks, commitCID data.CID, opts ImportOptions) (*ImportResult, error) {
+	cb, ok := st.need(commitCID)
+	if !ok {
+		return nil, fmt.Errorf("repo: import: %w", &MissingBlockError{CID: commitCID, Context: "commit (first root of the CAR file)"})
 	}
 	c, err := ParseCommit(cb)
 	if err != nil {
-		return nil, nil, fmt.Errorf("repo: import: root block %s: %w", commitCID, err)
+		return nil, fmt.Errorf("repo: import: root block %s: %w", commitCID, err)
 	}
 	res := &ImportResult{Commit: c, CommitCID: commitCID}
 	if opts.DID != "" && c.DID != opts.DID {
-		return nil, nil, fmt.Errorf("repo: import: commit is for %s, want %s", c.DID, opts.DID)
+		return nil, fmt.Errorf("repo: import: commit is for %s, want %s", c.DID, opts.DID)
 	}
 	key := opts.PublicKey
 	if key == nil && opts.KeyForDID != nil {
 		if key, err = opts.KeyForDID(ctx, c.DID); err != nil {
-			return nil, nil, fmt.Errorf("repo: import: signing key of %s: %w", c.DID, err)
+			return nil, fmt.Errorf("repo: import: signing key of %s: %w", c.DID, err)
 		}
 	}
 	if key != nil {
 		if err := c.Verify(key); err != nil {
-			return nil, nil, fmt.Errorf("repo: import: %w", err)
+			return nil, fmt.Errorf("repo: import: %w", err)
 		}
 		res.SignatureChecked = true
 	}
-	// The car Reader has checked every block against its CID.
-	v := &validator{ctx: ctx, t: &Tree{ctx: ctx, store: blockMap(blocks)}}
 	if !c.Data.Defined() {
-		return nil, nil, errors.New("repo: import: commit has no data CID")
+		return nil, errors.New("repo: import: commit has no data CID")
+	}
+	// The car Reader has checked every block against its CID. The
+	// validator reads each node once, through st, which marks it needed;
+	// each entry's record is looked up as the walk passes it, in key
+	// order.
+	var missing []MissingBlockError
+	v := &validator{ctx: ctx, t: &Tree{ctx: ctx, store: st}}
+	v.entry = func(e *mstEntry) {
+		res.Records++
+		if _, ok := st.need(e.val); !ok {
+			missing = append(missing, MissingBlockError{CID: e.val, Context: "record " + e.key})
+		}
 	}
 	if err := v.node(c.Data, -1, "", ""); err != nil {
-		return nil, nil, fmt.Errorf("repo: import: %w", err)
-	}
-	// The tree is valid and complete; list its nodes and records.
-	needed := []data.CID{commitCID}
-	seen := map[data.CID]struct{}{commitCID: {}}
-	var missing []MissingBlockError
-	t := &Tree{ctx: ctx, store: blockMap(blocks)}
-	var visit func(nc data.CID, layer int) error
-	visit = func(nc data.CID, layer int) error {
-		l := link{cid: nc}
-		n, err := t.load(&l, layer)
-		if err != nil {
-			return err
-		}
-		res.Nodes++
-		if _, ok := seen[nc]; !ok {
-			seen[nc] = struct{}{}
-			needed = append(needed, nc)
-		}
-		for i := 0; i <= len(n.entries); i++ {
-			if g := n.gap(i); g.cid.Defined() {
-				if err := visit(g.cid, n.layer-1); err != nil {
-					return err
-				}
-			}
-			if i == len(n.entries) {
-				break
-			}
-			e := &n.entries[i]
-			res.Records++
-			if _, ok := seen[e.val]; ok {
-				continue
-			}
-			if _, ok := blocks[e.val]; !ok {
-				missing = append(missing, MissingBlockError{CID: e.val, Context: "record " + e.key})
-				continue
-			}
-			seen[e.val] = struct{}{}
-			needed = append(needed, e.val)
-		}
-		return nil
-	}
-	if err := visit(c.Data, -1); err != nil {
-		return nil, nil, fmt.Errorf("repo: import: %w", err)
+		return nil, fmt.Errorf("repo: import: %w", err)
 	}
 	if len(missing) > 0 {
-		return nil, nil, &MissingRecordsError{Missing: missing}
+		return nil, &MissingRecordsError{Missing: missing}
 	}
-	return res, needed, nil
+	res.Nodes = v.nodes
+	res.Stored = st.stored
+	return res, nil
 }

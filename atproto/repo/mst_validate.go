@@ -55,6 +55,9 @@ type validator struct {
 	ctx   context.Context
 	t     *Tree
 	nodes int
+	// entry, when set, is called with every entry of the tree in key
+	// order, once the node holding it has passed its checks.
+	entry func(e *mstEntry)
 }
 
 // node checks the subtree c at layer (-1 for the root), whose keys must lie
@@ -97,22 +100,23 @@ func (v *validator) node(c data.CID, layer int, lo, hi string) error {
 		}
 	}
 	for i := 0; i <= len(n.entries); i++ {
-		g := n.gap(i)
-		if g.isNull() {
-			continue
+		if g := n.gap(i); !g.isNull() {
+			if n.layer == 0 {
+				return fail("subtree link below layer 0")
+			}
+			glo, ghi := lo, hi
+			if i > 0 {
+				glo = n.entries[i-1].key
+			}
+			if i < len(n.entries) {
+				ghi = n.entries[i].key
+			}
+			if err := v.node(g.cid, n.layer-1, glo, ghi); err != nil {
+				return err
+			}
 		}
-		if n.layer == 0 {
-			return fail("subtree link below layer 0")
-		}
-		glo, ghi := lo, hi
-		if i > 0 {
-			glo = n.entries[i-1].key
-		}
-		if i < len(n.entries) {
-			ghi = n.entries[i].key
-		}
-		if err := v.node(g.cid, n.layer-1, glo, ghi); err != nil {
-			return err
+		if v.entry != nil && i < len(n.entries) {
+			v.entry(&n.entries[i])
 		}
 	}
 	return nil

@@ -524,8 +524,17 @@ func (r *Repo) commitLocked(ctx context.Context, key crypto.PrivateKey, clock *R
 		}
 	}
 
-	var buf bytes.Buffer
-	cw, err := car.NewWriter(&buf, cc)
+	// Size the CAR at once: each section adds a length prefix and a CID
+	// to its block.
+	size := 64 + len(cb)
+	for _, b := range slice {
+		size += 48 + len(b)
+	}
+	for _, rc := range recs {
+		size += 48 + len(r.records[rc])
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	cw, err := car.NewWriter(buf, cc)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 // benchRepo returns a committed repository of n records built in one go
 // (BuildTree), opened lazily from its store as a PDS would open it.
-func benchRepo(b *testing.B, n int) *testRepo {
+func benchRepo(b testing.TB, n int) *testRepo {
 	b.Helper()
 	ctx := context.Background()
 	tr := newTestRepo(b)
