@@ -8,6 +8,7 @@ import (
 	indigobsky "github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/atdata"
 
+	welkinbsky "github.com/welkin-atproto/welkin/api/bsky"
 	"github.com/welkin-atproto/welkin/atproto/data"
 )
 
@@ -27,48 +28,13 @@ const postJSON = `{
   }
 }`
 
-// Welkin's typed form of the same post, encoded through data's typed path.
-type welkinStrongRef struct {
-	URI string `cbor:"uri"`
-	CID string `cbor:"cid"`
-}
-
-type welkinReply struct {
-	Root   welkinStrongRef `cbor:"root"`
-	Parent welkinStrongRef `cbor:"parent"`
-}
-
-type welkinByteSlice struct {
-	ByteStart int64 `cbor:"byteStart"`
-	ByteEnd   int64 `cbor:"byteEnd"`
-}
-
-type welkinFacetLink struct {
-	Type string `cbor:"$type"`
-	URI  string `cbor:"uri"`
-}
-
-type welkinFacet struct {
-	Index    welkinByteSlice   `cbor:"index"`
-	Features []welkinFacetLink `cbor:"features"`
-}
-
-type welkinPost struct {
-	Type      string        `cbor:"$type"`
-	Text      string        `cbor:"text"`
-	CreatedAt string        `cbor:"createdAt"`
-	Langs     []string      `cbor:"langs,omitempty"`
-	Facets    []welkinFacet `cbor:"facets,omitempty"`
-	Reply     *welkinReply  `cbor:"reply,omitempty"`
-}
-
 // fixture holds the post in every form the benchmarks start from.
 type fixture struct {
 	cbor       []byte
 	generic    map[string]any
 	indigoGen  map[string]any
 	indigoPost *indigobsky.FeedPost
-	welkinPost *welkinPost
+	welkinPost *welkinbsky.FeedPost // Welkin's generated type
 }
 
 func loadPost(tb testing.TB) fixture {
@@ -90,7 +56,7 @@ func loadPost(tb testing.TB) fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var wp welkinPost
+	var wp welkinbsky.FeedPost
 	if err := data.UnmarshalCBORInto(raw, &wp); err != nil {
 		tb.Fatal(err)
 	}
@@ -113,7 +79,16 @@ func TestPostAgreement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"welkin generic": generic, "welkin typed": typed, "indigo generic": igen} {
+	// The generated type read from the post's JSON writes the same bytes.
+	var fromJSONPost welkinbsky.FeedPost
+	if err := json.Unmarshal([]byte(postJSON), &fromJSONPost); err != nil {
+		t.Fatal(err)
+	}
+	typedJSON, err := data.MarshalCBOR(&fromJSONPost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"welkin generic": generic, "welkin typed": typed, "welkin typed from JSON": typedJSON, "indigo generic": igen} {
 		if !bytes.Equal(b, f.cbor) {
 			t.Errorf("%s encoding differs from cbor-gen's:\n got %x\nwant %x", name, b, f.cbor)
 		}
@@ -189,7 +164,7 @@ func BenchmarkCBORDecodePostTyped(b *testing.B) {
 	b.Run("impl=welkin", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var p welkinPost
+			var p welkinbsky.FeedPost
 			if err := data.UnmarshalCBORInto(f.cbor, &p); err != nil {
 				b.Fatal(err)
 			}

@@ -66,6 +66,11 @@ func (s *AdminDefs_StatusAttr) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDefs_StatusAttr) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDefs_StatusAttr{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDefs_StatusAttr) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -73,7 +78,6 @@ func (s *AdminDefs_StatusAttr) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -110,6 +114,7 @@ func (s *AdminDefs_StatusAttr) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -311,6 +316,11 @@ func (s *AdminDefs_AccountView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDefs_AccountView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDefs_AccountView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -318,7 +328,6 @@ func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -370,17 +379,15 @@ func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ServerDefs_InviteCode, n0)
+				a0 := lexutil.NewPtrs[ServerDefs_InviteCode](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ServerDefs_InviteCode)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -400,7 +407,7 @@ func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.InvitedBy = new(ServerDefs_InviteCode)
-			if err := s.InvitedBy.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.InvitedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "inviteNote":
@@ -492,17 +499,15 @@ func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*AdminDefs_ThreatSignature, n0)
+				a0 := lexutil.NewPtrs[AdminDefs_ThreatSignature](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(AdminDefs_ThreatSignature)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -514,6 +519,7 @@ func (s *AdminDefs_AccountView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -575,6 +581,11 @@ func (s *AdminDefs_RepoRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDefs_RepoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDefs_RepoRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDefs_RepoRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -582,7 +593,6 @@ func (s *AdminDefs_RepoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -607,6 +617,7 @@ func (s *AdminDefs_RepoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -690,6 +701,11 @@ func (s *AdminDefs_RepoBlobRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDefs_RepoBlobRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDefs_RepoBlobRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDefs_RepoBlobRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -697,7 +713,6 @@ func (s *AdminDefs_RepoBlobRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -740,6 +755,7 @@ func (s *AdminDefs_RepoBlobRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -812,6 +828,11 @@ func (s *AdminDefs_ThreatSignature) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDefs_ThreatSignature) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDefs_ThreatSignature{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDefs_ThreatSignature) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -819,7 +840,6 @@ func (s *AdminDefs_ThreatSignature) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -850,6 +870,7 @@ func (s *AdminDefs_ThreatSignature) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

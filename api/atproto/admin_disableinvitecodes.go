@@ -83,6 +83,11 @@ func (s *AdminDisableInviteCodes_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminDisableInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminDisableInviteCodes_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminDisableInviteCodes_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -90,7 +95,6 @@ func (s *AdminDisableInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -161,6 +165,7 @@ func (s *AdminDisableInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -129,9 +129,20 @@ func (s *AdminGetSubjectStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// adminGetSubjectStatus_OutputParts is the storage of the required struct fields of a AdminGetSubjectStatus_Output.
+type adminGetSubjectStatus_OutputParts struct {
+	f0 AdminGetSubjectStatus_Output_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminGetSubjectStatus_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *AdminGetSubjectStatus_Output) decodeCBOR(d *data.Decoder, grp *adminGetSubjectStatus_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -139,7 +150,6 @@ func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -153,8 +163,11 @@ func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "subject":
-			s.Subject = new(AdminGetSubjectStatus_Output_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(adminGetSubjectStatus_OutputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "takedown":
@@ -165,7 +178,7 @@ func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Takedown = new(AdminDefs_StatusAttr)
-			if err := s.Takedown.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Takedown.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "deactivated":
@@ -176,7 +189,7 @@ func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Deactivated = new(AdminDefs_StatusAttr)
-			if err := s.Deactivated.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Deactivated.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -185,6 +198,7 @@ func (s *AdminGetSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -251,22 +265,27 @@ func (u *AdminGetSubjectStatus_Output_Subject) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *AdminGetSubjectStatus_Output_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = AdminGetSubjectStatus_Output_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *AdminGetSubjectStatus_Output_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(AdminDefs_RepoRef)
-		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoRef.decodeCBOR(d)
 	case "com.atproto.repo.strongRef":
 		u.RepoStrongRef = new(RepoStrongRef)
-		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
+		return u.RepoStrongRef.decodeCBOR(d)
 	case "com.atproto.admin.defs#repoBlobRef":
 		u.AdminDefs_RepoBlobRef = new(AdminDefs_RepoBlobRef)
-		return u.AdminDefs_RepoBlobRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoBlobRef.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "AdminGetSubjectStatus_Output_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "AdminGetSubjectStatus_Output_Subject")

@@ -73,6 +73,11 @@ func (s *AdminUpdateAccountSigningKey_Input) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminUpdateAccountSigningKey_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminUpdateAccountSigningKey_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AdminUpdateAccountSigningKey_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -80,7 +85,6 @@ func (s *AdminUpdateAccountSigningKey_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,6 +115,7 @@ func (s *AdminUpdateAccountSigningKey_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -87,9 +87,20 @@ func (s *AdminUpdateSubjectStatus_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// adminUpdateSubjectStatus_InputParts is the storage of the required struct fields of a AdminUpdateSubjectStatus_Input.
+type adminUpdateSubjectStatus_InputParts struct {
+	f0 AdminUpdateSubjectStatus_Input_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminUpdateSubjectStatus_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *AdminUpdateSubjectStatus_Input) decodeCBOR(d *data.Decoder, grp *adminUpdateSubjectStatus_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -97,7 +108,6 @@ func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,8 +121,11 @@ func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "subject":
-			s.Subject = new(AdminUpdateSubjectStatus_Input_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(adminUpdateSubjectStatus_InputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "takedown":
@@ -123,7 +136,7 @@ func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				break
 			}
 			s.Takedown = new(AdminDefs_StatusAttr)
-			if err := s.Takedown.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Takedown.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "deactivated":
@@ -134,7 +147,7 @@ func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				break
 			}
 			s.Deactivated = new(AdminDefs_StatusAttr)
-			if err := s.Deactivated.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Deactivated.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -143,6 +156,7 @@ func (s *AdminUpdateSubjectStatus_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -216,9 +230,20 @@ func (s *AdminUpdateSubjectStatus_Output) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// adminUpdateSubjectStatus_OutputParts is the storage of the required struct fields of a AdminUpdateSubjectStatus_Output.
+type adminUpdateSubjectStatus_OutputParts struct {
+	f0 AdminUpdateSubjectStatus_Output_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AdminUpdateSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AdminUpdateSubjectStatus_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *AdminUpdateSubjectStatus_Output) decodeCBOR(d *data.Decoder, grp *adminUpdateSubjectStatus_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -226,7 +251,6 @@ func (s *AdminUpdateSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -240,8 +264,11 @@ func (s *AdminUpdateSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				return err
 			}
 		case "subject":
-			s.Subject = new(AdminUpdateSubjectStatus_Output_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(adminUpdateSubjectStatus_OutputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "takedown":
@@ -252,7 +279,7 @@ func (s *AdminUpdateSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				break
 			}
 			s.Takedown = new(AdminDefs_StatusAttr)
-			if err := s.Takedown.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Takedown.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -261,6 +288,7 @@ func (s *AdminUpdateSubjectStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -331,22 +359,27 @@ func (u *AdminUpdateSubjectStatus_Input_Subject) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *AdminUpdateSubjectStatus_Input_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = AdminUpdateSubjectStatus_Input_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *AdminUpdateSubjectStatus_Input_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(AdminDefs_RepoRef)
-		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoRef.decodeCBOR(d)
 	case "com.atproto.repo.strongRef":
 		u.RepoStrongRef = new(RepoStrongRef)
-		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
+		return u.RepoStrongRef.decodeCBOR(d)
 	case "com.atproto.admin.defs#repoBlobRef":
 		u.AdminDefs_RepoBlobRef = new(AdminDefs_RepoBlobRef)
-		return u.AdminDefs_RepoBlobRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoBlobRef.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "AdminUpdateSubjectStatus_Input_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "AdminUpdateSubjectStatus_Input_Subject")
@@ -402,22 +435,27 @@ func (u *AdminUpdateSubjectStatus_Output_Subject) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *AdminUpdateSubjectStatus_Output_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = AdminUpdateSubjectStatus_Output_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *AdminUpdateSubjectStatus_Output_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(AdminDefs_RepoRef)
-		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoRef.decodeCBOR(d)
 	case "com.atproto.repo.strongRef":
 		u.RepoStrongRef = new(RepoStrongRef)
-		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
+		return u.RepoStrongRef.decodeCBOR(d)
 	case "com.atproto.admin.defs#repoBlobRef":
 		u.AdminDefs_RepoBlobRef = new(AdminDefs_RepoBlobRef)
-		return u.AdminDefs_RepoBlobRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoBlobRef.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "AdminUpdateSubjectStatus_Output_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "AdminUpdateSubjectStatus_Output_Subject")

@@ -79,6 +79,11 @@ func (s *IdentityDefs_IdentityInfo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *IdentityDefs_IdentityInfo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = IdentityDefs_IdentityInfo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *IdentityDefs_IdentityInfo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -86,7 +91,6 @@ func (s *IdentityDefs_IdentityInfo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -123,6 +127,7 @@ func (s *IdentityDefs_IdentityInfo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -105,6 +105,11 @@ func (s *IdentityGetRecommendedDidCredentials_Output) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *IdentityGetRecommendedDidCredentials_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = IdentityGetRecommendedDidCredentials_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *IdentityGetRecommendedDidCredentials_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -112,7 +117,6 @@ func (s *IdentityGetRecommendedDidCredentials_Output) UnmarshalDAGCBOR(d *data.D
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -207,6 +211,7 @@ func (s *IdentityGetRecommendedDidCredentials_Output) UnmarshalDAGCBOR(d *data.D
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -116,6 +116,11 @@ func (s *IdentitySignPlcOperation_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *IdentitySignPlcOperation_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = IdentitySignPlcOperation_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *IdentitySignPlcOperation_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -123,7 +128,6 @@ func (s *IdentitySignPlcOperation_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -230,6 +234,7 @@ func (s *IdentitySignPlcOperation_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -291,6 +296,11 @@ func (s *IdentitySignPlcOperation_Output) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *IdentitySignPlcOperation_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = IdentitySignPlcOperation_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *IdentitySignPlcOperation_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -298,7 +308,6 @@ func (s *IdentitySignPlcOperation_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -323,6 +332,7 @@ func (s *IdentitySignPlcOperation_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

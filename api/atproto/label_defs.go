@@ -141,6 +141,11 @@ func (s *LabelDefs_Label) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelDefs_Label) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelDefs_Label{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelDefs_Label) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -148,7 +153,6 @@ func (s *LabelDefs_Label) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -251,6 +255,7 @@ func (s *LabelDefs_Label) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -319,6 +324,11 @@ func (s *LabelDefs_SelfLabels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelDefs_SelfLabels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelDefs_SelfLabels{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelDefs_SelfLabels) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -326,7 +336,6 @@ func (s *LabelDefs_SelfLabels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -348,17 +357,15 @@ func (s *LabelDefs_SelfLabels) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*LabelDefs_SelfLabel, n0)
+				a0 := lexutil.NewPtrs[LabelDefs_SelfLabel](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(LabelDefs_SelfLabel)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -370,6 +377,7 @@ func (s *LabelDefs_SelfLabels) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -431,6 +439,11 @@ func (s *LabelDefs_SelfLabel) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelDefs_SelfLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelDefs_SelfLabel{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelDefs_SelfLabel) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -438,7 +451,6 @@ func (s *LabelDefs_SelfLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -463,6 +475,7 @@ func (s *LabelDefs_SelfLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -584,6 +597,11 @@ func (s *LabelDefs_LabelValueDefinition) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelDefs_LabelValueDefinition) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelDefs_LabelValueDefinition{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelDefs_LabelValueDefinition) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -591,7 +609,6 @@ func (s *LabelDefs_LabelValueDefinition) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -619,17 +636,15 @@ func (s *LabelDefs_LabelValueDefinition) UnmarshalDAGCBOR(d *data.Decoder) error
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*LabelDefs_LabelValueDefinitionStrings, n0)
+				a0 := lexutil.NewPtrs[LabelDefs_LabelValueDefinitionStrings](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(LabelDefs_LabelValueDefinitionStrings)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -677,6 +692,7 @@ func (s *LabelDefs_LabelValueDefinition) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -760,6 +776,11 @@ func (s *LabelDefs_LabelValueDefinitionStrings) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelDefs_LabelValueDefinitionStrings) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelDefs_LabelValueDefinitionStrings{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelDefs_LabelValueDefinitionStrings) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -767,7 +788,6 @@ func (s *LabelDefs_LabelValueDefinitionStrings) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -804,6 +824,7 @@ func (s *LabelDefs_LabelValueDefinitionStrings) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -112,6 +112,11 @@ func (s *LabelSubscribeLabels_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelSubscribeLabels_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelSubscribeLabels_Labels{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelSubscribeLabels_Labels) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -119,7 +124,6 @@ func (s *LabelSubscribeLabels_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -147,17 +151,15 @@ func (s *LabelSubscribeLabels_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -169,6 +171,7 @@ func (s *LabelSubscribeLabels_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -241,6 +244,11 @@ func (s *LabelSubscribeLabels_Info) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelSubscribeLabels_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelSubscribeLabels_Info{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelSubscribeLabels_Info) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -248,7 +256,6 @@ func (s *LabelSubscribeLabels_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -285,6 +292,7 @@ func (s *LabelSubscribeLabels_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -330,19 +338,24 @@ func (u *LabelSubscribeLabels_Message) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *LabelSubscribeLabels_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = LabelSubscribeLabels_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *LabelSubscribeLabels_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.subscribeLabels#labels":
 		u.LabelSubscribeLabels_Labels = new(LabelSubscribeLabels_Labels)
-		return u.LabelSubscribeLabels_Labels.UnmarshalDAGCBOR(d)
+		return u.LabelSubscribeLabels_Labels.decodeCBOR(d)
 	case "com.atproto.label.subscribeLabels#info":
 		u.LabelSubscribeLabels_Info = new(LabelSubscribeLabels_Info)
-		return u.LabelSubscribeLabels_Info.UnmarshalDAGCBOR(d)
+		return u.LabelSubscribeLabels_Info.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "LabelSubscribeLabels_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "LabelSubscribeLabels_Message")

@@ -109,9 +109,20 @@ func (s *LexiconResolveLexicon_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// lexiconResolveLexicon_OutputParts is the storage of the required struct fields of a LexiconResolveLexicon_Output.
+type lexiconResolveLexicon_OutputParts struct {
+	f0 LexiconSchema
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LexiconResolveLexicon_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LexiconResolveLexicon_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *LexiconResolveLexicon_Output) decodeCBOR(d *data.Decoder, grp *lexiconResolveLexicon_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -119,7 +130,6 @@ func (s *LexiconResolveLexicon_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -145,8 +155,11 @@ func (s *LexiconResolveLexicon_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "schema":
-			s.Schema = new(LexiconSchema)
-			if err := s.Schema.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(lexiconResolveLexicon_OutputParts)
+			}
+			s.Schema = &grp.f0
+			if err := s.Schema.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -155,6 +168,7 @@ func (s *LexiconResolveLexicon_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

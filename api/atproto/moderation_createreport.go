@@ -96,9 +96,20 @@ func (s *ModerationCreateReport_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationCreateReport_InputParts is the storage of the required struct fields of a ModerationCreateReport_Input.
+type moderationCreateReport_InputParts struct {
+	f0 ModerationCreateReport_Input_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCreateReport_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCreateReport_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationCreateReport_Input) decodeCBOR(d *data.Decoder, grp *moderationCreateReport_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -106,7 +117,6 @@ func (s *ModerationCreateReport_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -139,12 +149,15 @@ func (s *ModerationCreateReport_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ModTool = new(ModerationCreateReport_ModTool)
-			if err := s.ModTool.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ModTool.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ModerationCreateReport_Input_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationCreateReport_InputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reasonType":
@@ -159,6 +172,7 @@ func (s *ModerationCreateReport_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -274,9 +288,20 @@ func (s *ModerationCreateReport_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationCreateReport_OutputParts is the storage of the required struct fields of a ModerationCreateReport_Output.
+type moderationCreateReport_OutputParts struct {
+	f0 ModerationCreateReport_Output_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCreateReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCreateReport_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationCreateReport_Output) decodeCBOR(d *data.Decoder, grp *moderationCreateReport_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -284,7 +309,6 @@ func (s *ModerationCreateReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -316,8 +340,11 @@ func (s *ModerationCreateReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 				s.Reason = &v
 			}
 		case "subject":
-			s.Subject = new(ModerationCreateReport_Output_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationCreateReport_OutputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -344,6 +371,7 @@ func (s *ModerationCreateReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -434,6 +462,11 @@ func (s *ModerationCreateReport_ModTool) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCreateReport_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCreateReport_ModTool{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationCreateReport_ModTool) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -441,7 +474,6 @@ func (s *ModerationCreateReport_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -478,6 +510,7 @@ func (s *ModerationCreateReport_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -523,19 +556,24 @@ func (u *ModerationCreateReport_Input_Subject) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationCreateReport_Input_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationCreateReport_Input_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationCreateReport_Input_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(AdminDefs_RepoRef)
-		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoRef.decodeCBOR(d)
 	case "com.atproto.repo.strongRef":
 		u.RepoStrongRef = new(RepoStrongRef)
-		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
+		return u.RepoStrongRef.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationCreateReport_Input_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationCreateReport_Input_Subject")
@@ -584,19 +622,24 @@ func (u *ModerationCreateReport_Output_Subject) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationCreateReport_Output_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationCreateReport_Output_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationCreateReport_Output_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(AdminDefs_RepoRef)
-		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
+		return u.AdminDefs_RepoRef.decodeCBOR(d)
 	case "com.atproto.repo.strongRef":
 		u.RepoStrongRef = new(RepoStrongRef)
-		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
+		return u.RepoStrongRef.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationCreateReport_Output_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationCreateReport_Output_Subject")

@@ -100,6 +100,11 @@ func (s *RepoApplyWrites_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -107,7 +112,6 @@ func (s *RepoApplyWrites_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -135,17 +139,15 @@ func (s *RepoApplyWrites_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RepoApplyWrites_Input_Writes_Elem, n0)
+				a0 := lexutil.NewPtrs[RepoApplyWrites_Input_Writes_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RepoApplyWrites_Input_Writes_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -181,6 +183,7 @@ func (s *RepoApplyWrites_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -262,6 +265,11 @@ func (s *RepoApplyWrites_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -269,7 +277,6 @@ func (s *RepoApplyWrites_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -290,7 +297,7 @@ func (s *RepoApplyWrites_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Commit = new(RepoDefs_CommitMeta)
-			if err := s.Commit.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Commit.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "results":
@@ -308,17 +315,15 @@ func (s *RepoApplyWrites_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RepoApplyWrites_Output_Results_Elem, n0)
+				a0 := lexutil.NewPtrs[RepoApplyWrites_Output_Results_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RepoApplyWrites_Output_Results_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -330,6 +335,7 @@ func (s *RepoApplyWrites_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -431,6 +437,11 @@ func (s *RepoApplyWrites_Create) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_Create) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_Create{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_Create) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -438,7 +449,6 @@ func (s *RepoApplyWrites_Create) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -481,6 +491,7 @@ func (s *RepoApplyWrites_Create) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -564,6 +575,11 @@ func (s *RepoApplyWrites_Update) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_Update) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_Update{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_Update) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -571,7 +587,6 @@ func (s *RepoApplyWrites_Update) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -608,6 +623,7 @@ func (s *RepoApplyWrites_Update) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -680,6 +696,11 @@ func (s *RepoApplyWrites_Delete) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_Delete) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_Delete{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_Delete) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -687,7 +708,6 @@ func (s *RepoApplyWrites_Delete) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -718,6 +738,7 @@ func (s *RepoApplyWrites_Delete) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -801,6 +822,11 @@ func (s *RepoApplyWrites_CreateResult) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_CreateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_CreateResult{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_CreateResult) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -808,7 +834,6 @@ func (s *RepoApplyWrites_CreateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -851,6 +876,7 @@ func (s *RepoApplyWrites_CreateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -934,6 +960,11 @@ func (s *RepoApplyWrites_UpdateResult) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_UpdateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_UpdateResult{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_UpdateResult) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -941,7 +972,6 @@ func (s *RepoApplyWrites_UpdateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -984,6 +1014,7 @@ func (s *RepoApplyWrites_UpdateResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1034,6 +1065,11 @@ func (s *RepoApplyWrites_DeleteResult) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoApplyWrites_DeleteResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoApplyWrites_DeleteResult{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoApplyWrites_DeleteResult) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1041,7 +1077,6 @@ func (s *RepoApplyWrites_DeleteResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1060,6 +1095,7 @@ func (s *RepoApplyWrites_DeleteResult) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1108,22 +1144,27 @@ func (u *RepoApplyWrites_Input_Writes_Elem) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *RepoApplyWrites_Input_Writes_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = RepoApplyWrites_Input_Writes_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *RepoApplyWrites_Input_Writes_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.repo.applyWrites#create":
 		u.RepoApplyWrites_Create = new(RepoApplyWrites_Create)
-		return u.RepoApplyWrites_Create.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_Create.decodeCBOR(d)
 	case "com.atproto.repo.applyWrites#update":
 		u.RepoApplyWrites_Update = new(RepoApplyWrites_Update)
-		return u.RepoApplyWrites_Update.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_Update.decodeCBOR(d)
 	case "com.atproto.repo.applyWrites#delete":
 		u.RepoApplyWrites_Delete = new(RepoApplyWrites_Delete)
-		return u.RepoApplyWrites_Delete.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_Delete.decodeCBOR(d)
 	}
-	return &lexutil.UnionError{Union: "RepoApplyWrites_Input_Writes_Elem", Type: typ}
+	return &lexutil.UnionError{Union: "RepoApplyWrites_Input_Writes_Elem", Type: string(typ)}
 }
 
 // MarshalJSON writes s as atproto JSON.
@@ -1171,22 +1212,27 @@ func (u *RepoApplyWrites_Output_Results_Elem) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *RepoApplyWrites_Output_Results_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = RepoApplyWrites_Output_Results_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *RepoApplyWrites_Output_Results_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.repo.applyWrites#createResult":
 		u.RepoApplyWrites_CreateResult = new(RepoApplyWrites_CreateResult)
-		return u.RepoApplyWrites_CreateResult.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_CreateResult.decodeCBOR(d)
 	case "com.atproto.repo.applyWrites#updateResult":
 		u.RepoApplyWrites_UpdateResult = new(RepoApplyWrites_UpdateResult)
-		return u.RepoApplyWrites_UpdateResult.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_UpdateResult.decodeCBOR(d)
 	case "com.atproto.repo.applyWrites#deleteResult":
 		u.RepoApplyWrites_DeleteResult = new(RepoApplyWrites_DeleteResult)
-		return u.RepoApplyWrites_DeleteResult.UnmarshalDAGCBOR(d)
+		return u.RepoApplyWrites_DeleteResult.decodeCBOR(d)
 	}
-	return &lexutil.UnionError{Union: "RepoApplyWrites_Output_Results_Elem", Type: typ}
+	return &lexutil.UnionError{Union: "RepoApplyWrites_Output_Results_Elem", Type: string(typ)}
 }
 
 // MarshalJSON writes s as atproto JSON.

@@ -115,6 +115,11 @@ func (s *RepoCreateRecord_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoCreateRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoCreateRecord_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoCreateRecord_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -122,7 +127,6 @@ func (s *RepoCreateRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -195,6 +199,7 @@ func (s *RepoCreateRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -291,6 +296,11 @@ func (s *RepoCreateRecord_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoCreateRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoCreateRecord_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoCreateRecord_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -298,7 +308,6 @@ func (s *RepoCreateRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -331,7 +340,7 @@ func (s *RepoCreateRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Commit = new(RepoDefs_CommitMeta)
-			if err := s.Commit.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Commit.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "validationStatus":
@@ -352,6 +361,7 @@ func (s *RepoCreateRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

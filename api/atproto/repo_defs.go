@@ -68,6 +68,11 @@ func (s *RepoDefs_CommitMeta) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoDefs_CommitMeta) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoDefs_CommitMeta{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoDefs_CommitMeta) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -75,7 +80,6 @@ func (s *RepoDefs_CommitMeta) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -106,6 +110,7 @@ func (s *RepoDefs_CommitMeta) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -106,6 +106,11 @@ func (s *RepoDeleteRecord_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoDeleteRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoDeleteRecord_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoDeleteRecord_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -113,7 +118,6 @@ func (s *RepoDeleteRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -174,6 +178,7 @@ func (s *RepoDeleteRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -237,6 +242,11 @@ func (s *RepoDeleteRecord_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoDeleteRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoDeleteRecord_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoDeleteRecord_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -244,7 +254,6 @@ func (s *RepoDeleteRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -265,7 +274,7 @@ func (s *RepoDeleteRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Commit = new(RepoDefs_CommitMeta)
-			if err := s.Commit.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Commit.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -274,6 +283,7 @@ func (s *RepoDeleteRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -120,6 +120,11 @@ func (s *RepoListMissingBlobs_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoListMissingBlobs_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoListMissingBlobs_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoListMissingBlobs_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -127,7 +132,6 @@ func (s *RepoListMissingBlobs_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -149,17 +153,15 @@ func (s *RepoListMissingBlobs_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RepoListMissingBlobs_RecordBlob, n0)
+				a0 := lexutil.NewPtrs[RepoListMissingBlobs_RecordBlob](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RepoListMissingBlobs_RecordBlob)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -183,6 +185,7 @@ func (s *RepoListMissingBlobs_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -269,6 +272,11 @@ func (s *RepoListMissingBlobs_RecordBlob) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoListMissingBlobs_RecordBlob) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoListMissingBlobs_RecordBlob{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoListMissingBlobs_RecordBlob) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -276,7 +284,6 @@ func (s *RepoListMissingBlobs_RecordBlob) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -307,6 +314,7 @@ func (s *RepoListMissingBlobs_RecordBlob) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

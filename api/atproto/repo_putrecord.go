@@ -126,6 +126,11 @@ func (s *RepoPutRecord_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoPutRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoPutRecord_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoPutRecord_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -133,7 +138,6 @@ func (s *RepoPutRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -212,6 +216,7 @@ func (s *RepoPutRecord_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -308,6 +313,11 @@ func (s *RepoPutRecord_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RepoPutRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RepoPutRecord_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RepoPutRecord_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -315,7 +325,6 @@ func (s *RepoPutRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -348,7 +357,7 @@ func (s *RepoPutRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Commit = new(RepoDefs_CommitMeta)
-			if err := s.Commit.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Commit.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "validationStatus":
@@ -369,6 +378,7 @@ func (s *RepoPutRecord_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

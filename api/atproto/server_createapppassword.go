@@ -71,6 +71,11 @@ func (s *ServerCreateAppPassword_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerCreateAppPassword_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerCreateAppPassword_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerCreateAppPassword_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -78,7 +83,6 @@ func (s *ServerCreateAppPassword_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -115,6 +119,7 @@ func (s *ServerCreateAppPassword_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -228,6 +233,11 @@ func (s *ServerCreateAppPassword_AppPassword) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerCreateAppPassword_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerCreateAppPassword_AppPassword{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerCreateAppPassword_AppPassword) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -235,7 +245,6 @@ func (s *ServerCreateAppPassword_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -284,6 +293,7 @@ func (s *ServerCreateAppPassword_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

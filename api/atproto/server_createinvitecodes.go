@@ -89,6 +89,11 @@ func (s *ServerCreateInviteCodes_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerCreateInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerCreateInviteCodes_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerCreateInviteCodes_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -96,7 +101,6 @@ func (s *ServerCreateInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -153,6 +157,7 @@ func (s *ServerCreateInviteCodes_Input) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -221,6 +226,11 @@ func (s *ServerCreateInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerCreateInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerCreateInviteCodes_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerCreateInviteCodes_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -228,7 +238,6 @@ func (s *ServerCreateInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -250,17 +259,15 @@ func (s *ServerCreateInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ServerCreateInviteCodes_AccountCodes, n0)
+				a0 := lexutil.NewPtrs[ServerCreateInviteCodes_AccountCodes](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ServerCreateInviteCodes_AccountCodes)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -272,6 +279,7 @@ func (s *ServerCreateInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -367,6 +375,11 @@ func (s *ServerCreateInviteCodes_AccountCodes) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerCreateInviteCodes_AccountCodes) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerCreateInviteCodes_AccountCodes{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerCreateInviteCodes_AccountCodes) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -374,7 +387,6 @@ func (s *ServerCreateInviteCodes_AccountCodes) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -419,6 +431,7 @@ func (s *ServerCreateInviteCodes_AccountCodes) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

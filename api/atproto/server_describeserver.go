@@ -133,6 +133,11 @@ func (s *ServerDescribeServer_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerDescribeServer_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerDescribeServer_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerDescribeServer_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -140,7 +145,6 @@ func (s *ServerDescribeServer_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -167,7 +171,7 @@ func (s *ServerDescribeServer_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Links = new(ServerDescribeServer_Links)
-			if err := s.Links.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Links.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "contact":
@@ -178,7 +182,7 @@ func (s *ServerDescribeServer_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Contact = new(ServerDescribeServer_Contact)
-			if err := s.Contact.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Contact.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "blobUploadLimit":
@@ -243,6 +247,7 @@ func (s *ServerDescribeServer_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -329,6 +334,11 @@ func (s *ServerDescribeServer_Links) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerDescribeServer_Links) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerDescribeServer_Links{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerDescribeServer_Links) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -336,7 +346,6 @@ func (s *ServerDescribeServer_Links) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -379,6 +388,7 @@ func (s *ServerDescribeServer_Links) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -440,6 +450,11 @@ func (s *ServerDescribeServer_Contact) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerDescribeServer_Contact) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerDescribeServer_Contact{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerDescribeServer_Contact) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -447,7 +462,6 @@ func (s *ServerDescribeServer_Contact) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -478,6 +492,7 @@ func (s *ServerDescribeServer_Contact) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

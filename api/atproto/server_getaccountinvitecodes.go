@@ -113,6 +113,11 @@ func (s *ServerGetAccountInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerGetAccountInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerGetAccountInviteCodes_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerGetAccountInviteCodes_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -120,7 +125,6 @@ func (s *ServerGetAccountInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -142,17 +146,15 @@ func (s *ServerGetAccountInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ServerDefs_InviteCode, n0)
+				a0 := lexutil.NewPtrs[ServerDefs_InviteCode](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ServerDefs_InviteCode)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -164,6 +166,7 @@ func (s *ServerGetAccountInviteCodes_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -69,6 +69,11 @@ func (s *ServerListAppPasswords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerListAppPasswords_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerListAppPasswords_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerListAppPasswords_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -76,7 +81,6 @@ func (s *ServerListAppPasswords_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,17 +102,15 @@ func (s *ServerListAppPasswords_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ServerListAppPasswords_AppPassword, n0)
+				a0 := lexutil.NewPtrs[ServerListAppPasswords_AppPassword](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ServerListAppPasswords_AppPassword)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -120,6 +122,7 @@ func (s *ServerListAppPasswords_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -215,6 +218,11 @@ func (s *ServerListAppPasswords_AppPassword) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerListAppPasswords_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerListAppPasswords_AppPassword{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerListAppPasswords_AppPassword) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -222,7 +230,6 @@ func (s *ServerListAppPasswords_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -265,6 +272,7 @@ func (s *ServerListAppPasswords_AppPassword) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

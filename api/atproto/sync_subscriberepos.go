@@ -221,6 +221,11 @@ func (s *SyncSubscribeRepos_Commit) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_Commit) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_Commit{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_Commit) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -228,7 +233,6 @@ func (s *SyncSubscribeRepos_Commit) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -246,17 +250,15 @@ func (s *SyncSubscribeRepos_Commit) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*SyncSubscribeRepos_RepoOp, n0)
+				a0 := lexutil.NewPtrs[SyncSubscribeRepos_RepoOp](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(SyncSubscribeRepos_RepoOp)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -364,6 +366,7 @@ func (s *SyncSubscribeRepos_Commit) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -467,6 +470,11 @@ func (s *SyncSubscribeRepos_Sync) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_Sync) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_Sync{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_Sync) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -474,7 +482,6 @@ func (s *SyncSubscribeRepos_Sync) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -523,6 +530,7 @@ func (s *SyncSubscribeRepos_Sync) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -617,6 +625,11 @@ func (s *SyncSubscribeRepos_Identity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_Identity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_Identity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_Identity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -624,7 +637,6 @@ func (s *SyncSubscribeRepos_Identity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -673,6 +685,7 @@ func (s *SyncSubscribeRepos_Identity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -776,6 +789,11 @@ func (s *SyncSubscribeRepos_Account) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_Account) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_Account{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_Account) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -783,7 +801,6 @@ func (s *SyncSubscribeRepos_Account) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -838,6 +855,7 @@ func (s *SyncSubscribeRepos_Account) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -910,6 +928,11 @@ func (s *SyncSubscribeRepos_Info) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_Info{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_Info) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -917,7 +940,6 @@ func (s *SyncSubscribeRepos_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -954,6 +976,7 @@ func (s *SyncSubscribeRepos_Info) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1048,6 +1071,11 @@ func (s *SyncSubscribeRepos_RepoOp) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SyncSubscribeRepos_RepoOp) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SyncSubscribeRepos_RepoOp{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SyncSubscribeRepos_RepoOp) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1055,7 +1083,6 @@ func (s *SyncSubscribeRepos_RepoOp) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1110,6 +1137,7 @@ func (s *SyncSubscribeRepos_RepoOp) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1176,28 +1204,33 @@ func (u *SyncSubscribeRepos_Message) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *SyncSubscribeRepos_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = SyncSubscribeRepos_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *SyncSubscribeRepos_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.sync.subscribeRepos#commit":
 		u.SyncSubscribeRepos_Commit = new(SyncSubscribeRepos_Commit)
-		return u.SyncSubscribeRepos_Commit.UnmarshalDAGCBOR(d)
+		return u.SyncSubscribeRepos_Commit.decodeCBOR(d)
 	case "com.atproto.sync.subscribeRepos#sync":
 		u.SyncSubscribeRepos_Sync = new(SyncSubscribeRepos_Sync)
-		return u.SyncSubscribeRepos_Sync.UnmarshalDAGCBOR(d)
+		return u.SyncSubscribeRepos_Sync.decodeCBOR(d)
 	case "com.atproto.sync.subscribeRepos#identity":
 		u.SyncSubscribeRepos_Identity = new(SyncSubscribeRepos_Identity)
-		return u.SyncSubscribeRepos_Identity.UnmarshalDAGCBOR(d)
+		return u.SyncSubscribeRepos_Identity.decodeCBOR(d)
 	case "com.atproto.sync.subscribeRepos#account":
 		u.SyncSubscribeRepos_Account = new(SyncSubscribeRepos_Account)
-		return u.SyncSubscribeRepos_Account.UnmarshalDAGCBOR(d)
+		return u.SyncSubscribeRepos_Account.decodeCBOR(d)
 	case "com.atproto.sync.subscribeRepos#info":
 		u.SyncSubscribeRepos_Info = new(SyncSubscribeRepos_Info)
-		return u.SyncSubscribeRepos_Info.UnmarshalDAGCBOR(d)
+		return u.SyncSubscribeRepos_Info.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "SyncSubscribeRepos_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "SyncSubscribeRepos_Message")

@@ -112,9 +112,20 @@ func (s *TempCheckHandleAvailability_Output) MarshalDAGCBOR(e *data.Encoder) err
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// tempCheckHandleAvailability_OutputParts is the storage of the required struct fields of a TempCheckHandleAvailability_Output.
+type tempCheckHandleAvailability_OutputParts struct {
+	f0 TempCheckHandleAvailability_Output_Result
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *TempCheckHandleAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = TempCheckHandleAvailability_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *TempCheckHandleAvailability_Output) decodeCBOR(d *data.Decoder, grp *tempCheckHandleAvailability_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -122,7 +133,6 @@ func (s *TempCheckHandleAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -142,8 +152,11 @@ func (s *TempCheckHandleAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 				s.Handle = v
 			}
 		case "result":
-			s.Result = new(TempCheckHandleAvailability_Output_Result)
-			if err := s.Result.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(tempCheckHandleAvailability_OutputParts)
+			}
+			s.Result = &grp.f0
+			if err := s.Result.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -152,6 +165,7 @@ func (s *TempCheckHandleAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -216,6 +230,11 @@ func (s *TempCheckHandleAvailability_ResultAvailable) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *TempCheckHandleAvailability_ResultAvailable) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = TempCheckHandleAvailability_ResultAvailable{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *TempCheckHandleAvailability_ResultAvailable) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -223,7 +242,6 @@ func (s *TempCheckHandleAvailability_ResultAvailable) UnmarshalDAGCBOR(d *data.D
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -242,6 +260,7 @@ func (s *TempCheckHandleAvailability_ResultAvailable) UnmarshalDAGCBOR(d *data.D
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -310,6 +329,11 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) MarshalDAGCBOR(e *data.E
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *TempCheckHandleAvailability_ResultUnavailable) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = TempCheckHandleAvailability_ResultUnavailable{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *TempCheckHandleAvailability_ResultUnavailable) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -317,7 +341,6 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) UnmarshalDAGCBOR(d *data
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -339,17 +362,15 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) UnmarshalDAGCBOR(d *data
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*TempCheckHandleAvailability_Suggestion, n0)
+				a0 := lexutil.NewPtrs[TempCheckHandleAvailability_Suggestion](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(TempCheckHandleAvailability_Suggestion)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -361,6 +382,7 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) UnmarshalDAGCBOR(d *data
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -433,6 +455,11 @@ func (s *TempCheckHandleAvailability_Suggestion) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *TempCheckHandleAvailability_Suggestion) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = TempCheckHandleAvailability_Suggestion{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *TempCheckHandleAvailability_Suggestion) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -440,7 +467,6 @@ func (s *TempCheckHandleAvailability_Suggestion) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -471,6 +497,7 @@ func (s *TempCheckHandleAvailability_Suggestion) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -516,19 +543,24 @@ func (u *TempCheckHandleAvailability_Output_Result) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *TempCheckHandleAvailability_Output_Result) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = TempCheckHandleAvailability_Output_Result{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *TempCheckHandleAvailability_Output_Result) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.temp.checkHandleAvailability#resultAvailable":
 		u.TempCheckHandleAvailability_ResultAvailable = new(TempCheckHandleAvailability_ResultAvailable)
-		return u.TempCheckHandleAvailability_ResultAvailable.UnmarshalDAGCBOR(d)
+		return u.TempCheckHandleAvailability_ResultAvailable.decodeCBOR(d)
 	case "com.atproto.temp.checkHandleAvailability#resultUnavailable":
 		u.TempCheckHandleAvailability_ResultUnavailable = new(TempCheckHandleAvailability_ResultUnavailable)
-		return u.TempCheckHandleAvailability_ResultUnavailable.UnmarshalDAGCBOR(d)
+		return u.TempCheckHandleAvailability_ResultUnavailable.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "TempCheckHandleAvailability_Output_Result"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "TempCheckHandleAvailability_Output_Result")

@@ -61,6 +61,11 @@ func (s *ActorContentVisibilityDeclaration) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorContentVisibilityDeclaration) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorContentVisibilityDeclaration{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorContentVisibilityDeclaration) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -68,7 +73,6 @@ func (s *ActorContentVisibilityDeclaration) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -93,6 +97,7 @@ func (s *ActorContentVisibilityDeclaration) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -194,6 +194,11 @@ func (s *ActorDefs_ProfileViewBasic) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileViewBasic{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileViewBasic) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -201,7 +206,6 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -265,17 +269,15 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -289,7 +291,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Status = new(ActorDefs_StatusView)
-			if err := s.Status.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Status.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "viewer":
@@ -300,7 +302,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(ActorDefs_ViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "pronouns":
@@ -335,7 +337,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Associated = new(ActorDefs_ProfileAssociated)
-			if err := s.Associated.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Associated.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "displayName":
@@ -358,7 +360,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Verification = new(ActorDefs_VerificationState)
-			if err := s.Verification.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Verification.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -367,6 +369,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -586,6 +589,11 @@ func (s *ActorDefs_ProfileView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -593,7 +601,6 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -657,17 +664,15 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -681,7 +686,7 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Status = new(ActorDefs_StatusView)
-			if err := s.Status.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Status.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "viewer":
@@ -692,7 +697,7 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(ActorDefs_ViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "pronouns":
@@ -739,7 +744,7 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Associated = new(ActorDefs_ProfileAssociated)
-			if err := s.Associated.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Associated.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "description":
@@ -774,7 +779,7 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Verification = new(ActorDefs_VerificationState)
-			if err := s.Verification.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Verification.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -783,6 +788,7 @@ func (s *ActorDefs_ProfileView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1083,6 +1089,11 @@ func (s *ActorDefs_ProfileViewDetailed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileViewDetailed{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileViewDetailed) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1090,7 +1101,6 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1166,17 +1176,15 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1190,7 +1198,7 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Status = new(ActorDefs_StatusView)
-			if err := s.Status.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Status.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "viewer":
@@ -1201,7 +1209,7 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Viewer = new(ActorDefs_ViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "website":
@@ -1260,7 +1268,7 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Associated = new(ActorDefs_ProfileAssociated)
-			if err := s.Associated.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Associated.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "pinnedPost":
@@ -1330,7 +1338,7 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Verification = new(ActorDefs_VerificationState)
-			if err := s.Verification.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Verification.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "followersCount":
@@ -1352,9 +1360,12 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 				}
 				break
 			}
-			s.JoinedViaStarterPack = new(GraphDefs_StarterPackViewBasic)
-			if err := s.JoinedViaStarterPack.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[GraphDefs_StarterPackViewBasic, graphDefs_StarterPackViewBasicParts]()
+				s.JoinedViaStarterPack = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		default:
 			if err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {
@@ -1362,6 +1373,7 @@ func (s *ActorDefs_ProfileViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1493,6 +1505,11 @@ func (s *ActorDefs_ProfileAssociated) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileAssociated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileAssociated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1500,7 +1517,6 @@ func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1517,7 +1533,7 @@ func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Chat = new(ActorDefs_ProfileAssociatedChat)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "germ":
@@ -1528,7 +1544,7 @@ func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Germ = new(ActorDefs_ProfileAssociatedGerm)
-			if err := s.Germ.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Germ.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -1591,7 +1607,7 @@ func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ActivitySubscription = new(ActorDefs_ProfileAssociatedActivitySubscription)
-			if err := s.ActivitySubscription.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ActivitySubscription.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1600,6 +1616,7 @@ func (s *ActorDefs_ProfileAssociated) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1672,6 +1689,11 @@ func (s *ActorDefs_ProfileAssociatedChat) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileAssociatedChat) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileAssociatedChat{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileAssociatedChat) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1679,7 +1701,6 @@ func (s *ActorDefs_ProfileAssociatedChat) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1716,6 +1737,7 @@ func (s *ActorDefs_ProfileAssociatedChat) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1788,6 +1810,11 @@ func (s *ActorDefs_ProfileAssociatedGerm) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileAssociatedGerm) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileAssociatedGerm{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileAssociatedGerm) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1795,7 +1822,6 @@ func (s *ActorDefs_ProfileAssociatedGerm) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1826,6 +1852,7 @@ func (s *ActorDefs_ProfileAssociatedGerm) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1887,6 +1914,11 @@ func (s *ActorDefs_ProfileAssociatedActivitySubscription) MarshalDAGCBOR(e *data
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileAssociatedActivitySubscription) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileAssociatedActivitySubscription{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileAssociatedActivitySubscription) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1894,7 +1926,6 @@ func (s *ActorDefs_ProfileAssociatedActivitySubscription) UnmarshalDAGCBOR(d *da
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1919,6 +1950,7 @@ func (s *ActorDefs_ProfileAssociatedActivitySubscription) UnmarshalDAGCBOR(d *da
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2090,6 +2122,11 @@ func (s *ActorDefs_ViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2097,7 +2134,6 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2178,7 +2214,7 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.MutedByList = new(GraphDefs_ListViewBasic)
-			if err := s.MutedByList.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.MutedByList.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "blockingByList":
@@ -2189,7 +2225,7 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.BlockingByList = new(GraphDefs_ListViewBasic)
-			if err := s.BlockingByList.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.BlockingByList.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "knownFollowers":
@@ -2200,7 +2236,7 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.KnownFollowers = new(ActorDefs_KnownFollowers)
-			if err := s.KnownFollowers.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.KnownFollowers.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "mutedOnlyReposts":
@@ -2235,7 +2271,7 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ActivitySubscription = new(NotificationDefs_ActivitySubscription)
-			if err := s.ActivitySubscription.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ActivitySubscription.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -2244,6 +2280,7 @@ func (s *ActorDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2323,6 +2360,11 @@ func (s *ActorDefs_KnownFollowers) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_KnownFollowers) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_KnownFollowers{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_KnownFollowers) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2330,7 +2372,6 @@ func (s *ActorDefs_KnownFollowers) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2358,17 +2399,15 @@ func (s *ActorDefs_KnownFollowers) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -2380,6 +2419,7 @@ func (s *ActorDefs_KnownFollowers) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2470,6 +2510,11 @@ func (s *ActorDefs_VerificationState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_VerificationState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_VerificationState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_VerificationState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2477,7 +2522,6 @@ func (s *ActorDefs_VerificationState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2499,17 +2543,15 @@ func (s *ActorDefs_VerificationState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_VerificationView, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_VerificationView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_VerificationView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -2533,6 +2575,7 @@ func (s *ActorDefs_VerificationState) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2647,6 +2690,11 @@ func (s *ActorDefs_VerificationView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_VerificationView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_VerificationView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2654,7 +2702,6 @@ func (s *ActorDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2721,6 +2768,7 @@ func (s *ActorDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2780,6 +2828,11 @@ func (s *ActorDefs_AdultContentPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_AdultContentPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_AdultContentPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_AdultContentPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2787,7 +2840,6 @@ func (s *ActorDefs_AdultContentPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2812,6 +2864,7 @@ func (s *ActorDefs_AdultContentPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2895,6 +2948,11 @@ func (s *ActorDefs_ContentLabelPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ContentLabelPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ContentLabelPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ContentLabelPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2902,7 +2960,6 @@ func (s *ActorDefs_ContentLabelPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2945,6 +3002,7 @@ func (s *ActorDefs_ContentLabelPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3037,6 +3095,11 @@ func (s *ActorDefs_SavedFeed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_SavedFeed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_SavedFeed{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_SavedFeed) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3044,7 +3107,6 @@ func (s *ActorDefs_SavedFeed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3087,6 +3149,7 @@ func (s *ActorDefs_SavedFeed) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3155,6 +3218,11 @@ func (s *ActorDefs_SavedFeedsPrefV2) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_SavedFeedsPrefV2) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_SavedFeedsPrefV2{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_SavedFeedsPrefV2) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3162,7 +3230,6 @@ func (s *ActorDefs_SavedFeedsPrefV2) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3184,17 +3251,15 @@ func (s *ActorDefs_SavedFeedsPrefV2) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_SavedFeed, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_SavedFeed](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_SavedFeed)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -3206,6 +3271,7 @@ func (s *ActorDefs_SavedFeedsPrefV2) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3299,6 +3365,11 @@ func (s *ActorDefs_SavedFeedsPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_SavedFeedsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_SavedFeedsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_SavedFeedsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3306,7 +3377,6 @@ func (s *ActorDefs_SavedFeedsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3377,6 +3447,7 @@ func (s *ActorDefs_SavedFeedsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3438,6 +3509,11 @@ func (s *ActorDefs_PersonalDetailsPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_PersonalDetailsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_PersonalDetailsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_PersonalDetailsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3445,7 +3521,6 @@ func (s *ActorDefs_PersonalDetailsPref) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3476,6 +3551,7 @@ func (s *ActorDefs_PersonalDetailsPref) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3553,6 +3629,11 @@ func (s *ActorDefs_DeclaredAgePref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_DeclaredAgePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_DeclaredAgePref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_DeclaredAgePref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3560,7 +3641,6 @@ func (s *ActorDefs_DeclaredAgePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3615,6 +3695,7 @@ func (s *ActorDefs_DeclaredAgePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3723,6 +3804,11 @@ func (s *ActorDefs_FeedViewPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_FeedViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_FeedViewPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_FeedViewPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3730,7 +3816,6 @@ func (s *ActorDefs_FeedViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3815,6 +3900,7 @@ func (s *ActorDefs_FeedViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3876,6 +3962,11 @@ func (s *ActorDefs_ThreadViewPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ThreadViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ThreadViewPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ThreadViewPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3883,7 +3974,6 @@ func (s *ActorDefs_ThreadViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3914,6 +4004,7 @@ func (s *ActorDefs_ThreadViewPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3980,6 +4071,11 @@ func (s *ActorDefs_InterestsPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_InterestsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_InterestsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_InterestsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3987,7 +4083,6 @@ func (s *ActorDefs_InterestsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4026,6 +4121,7 @@ func (s *ActorDefs_InterestsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4136,6 +4232,11 @@ func (s *ActorDefs_MutedWord) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_MutedWord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_MutedWord{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_MutedWord) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4143,7 +4244,6 @@ func (s *ActorDefs_MutedWord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4224,6 +4324,7 @@ func (s *ActorDefs_MutedWord) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4292,6 +4393,11 @@ func (s *ActorDefs_MutedWordsPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_MutedWordsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_MutedWordsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_MutedWordsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4299,7 +4405,6 @@ func (s *ActorDefs_MutedWordsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4321,17 +4426,15 @@ func (s *ActorDefs_MutedWordsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_MutedWord, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_MutedWord](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_MutedWord)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4343,6 +4446,7 @@ func (s *ActorDefs_MutedWordsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4409,6 +4513,11 @@ func (s *ActorDefs_HiddenPostsPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_HiddenPostsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_HiddenPostsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_HiddenPostsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4416,7 +4525,6 @@ func (s *ActorDefs_HiddenPostsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4455,6 +4563,7 @@ func (s *ActorDefs_HiddenPostsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4523,6 +4632,11 @@ func (s *ActorDefs_LabelersPref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_LabelersPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_LabelersPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_LabelersPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4530,7 +4644,6 @@ func (s *ActorDefs_LabelersPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4552,17 +4665,15 @@ func (s *ActorDefs_LabelersPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_LabelerPrefItem, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_LabelerPrefItem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_LabelerPrefItem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4574,6 +4685,7 @@ func (s *ActorDefs_LabelersPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4635,6 +4747,11 @@ func (s *ActorDefs_LabelerPrefItem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_LabelerPrefItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_LabelerPrefItem{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_LabelerPrefItem) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4642,7 +4759,6 @@ func (s *ActorDefs_LabelerPrefItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4667,6 +4783,7 @@ func (s *ActorDefs_LabelerPrefItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4773,6 +4890,11 @@ func (s *ActorDefs_BskyAppStatePref) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_BskyAppStatePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_BskyAppStatePref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_BskyAppStatePref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4780,7 +4902,6 @@ func (s *ActorDefs_BskyAppStatePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4804,17 +4925,15 @@ func (s *ActorDefs_BskyAppStatePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_Nux, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_Nux](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_Nux)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4870,7 +4989,7 @@ func (s *ActorDefs_BskyAppStatePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ActiveProgressGuide = new(ActorDefs_BskyAppProgressGuide)
-			if err := s.ActiveProgressGuide.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ActiveProgressGuide.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -4879,6 +4998,7 @@ func (s *ActorDefs_BskyAppStatePref) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4940,6 +5060,11 @@ func (s *ActorDefs_BskyAppProgressGuide) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_BskyAppProgressGuide) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_BskyAppProgressGuide{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_BskyAppProgressGuide) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4947,7 +5072,6 @@ func (s *ActorDefs_BskyAppProgressGuide) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4972,6 +5096,7 @@ func (s *ActorDefs_BskyAppProgressGuide) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5064,6 +5189,11 @@ func (s *ActorDefs_Nux) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_Nux) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_Nux{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_Nux) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5071,7 +5201,6 @@ func (s *ActorDefs_Nux) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5126,6 +5255,7 @@ func (s *ActorDefs_Nux) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5185,6 +5315,11 @@ func (s *ActorDefs_VerificationPrefs) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_VerificationPrefs) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_VerificationPrefs{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_VerificationPrefs) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5192,7 +5327,6 @@ func (s *ActorDefs_VerificationPrefs) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5223,6 +5357,7 @@ func (s *ActorDefs_VerificationPrefs) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5298,6 +5433,11 @@ func (s *ActorDefs_LiveEventPreferences) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_LiveEventPreferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_LiveEventPreferences{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_LiveEventPreferences) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5305,7 +5445,6 @@ func (s *ActorDefs_LiveEventPreferences) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5362,6 +5501,7 @@ func (s *ActorDefs_LiveEventPreferences) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5448,6 +5588,11 @@ func (s *ActorDefs_PostInteractionSettingsPref) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_PostInteractionSettingsPref) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_PostInteractionSettingsPref{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_PostInteractionSettingsPref) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5455,7 +5600,6 @@ func (s *ActorDefs_PostInteractionSettingsPref) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5483,17 +5627,15 @@ func (s *ActorDefs_PostInteractionSettingsPref) UnmarshalDAGCBOR(d *data.Decoder
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5514,17 +5656,15 @@ func (s *ActorDefs_PostInteractionSettingsPref) UnmarshalDAGCBOR(d *data.Decoder
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5536,6 +5676,7 @@ func (s *ActorDefs_PostInteractionSettingsPref) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5690,6 +5831,11 @@ func (s *ActorDefs_StatusView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_StatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_StatusView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_StatusView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5697,7 +5843,6 @@ func (s *ActorDefs_StatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5742,7 +5887,7 @@ func (s *ActorDefs_StatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(ActorDefs_StatusView_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "labels":
@@ -5760,17 +5905,15 @@ func (s *ActorDefs_StatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5830,6 +5973,7 @@ func (s *ActorDefs_StatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5868,16 +6012,21 @@ func (u *ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem) Mars
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.postgate#disableRule":
 		u.FeedPostgate_DisableRule = new(FeedPostgate_DisableRule)
-		return u.FeedPostgate_DisableRule.UnmarshalDAGCBOR(d)
+		return u.FeedPostgate_DisableRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorDefs_PostInteractionSettingsPref_PostgateEmbeddingRules_Elem")
@@ -5940,25 +6089,30 @@ func (u *ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem) Marsha
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.threadgate#mentionRule":
 		u.FeedThreadgate_MentionRule = new(FeedThreadgate_MentionRule)
-		return u.FeedThreadgate_MentionRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_MentionRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followerRule":
 		u.FeedThreadgate_FollowerRule = new(FeedThreadgate_FollowerRule)
-		return u.FeedThreadgate_FollowerRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowerRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followingRule":
 		u.FeedThreadgate_FollowingRule = new(FeedThreadgate_FollowingRule)
-		return u.FeedThreadgate_FollowingRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowingRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#listRule":
 		u.FeedThreadgate_ListRule = new(FeedThreadgate_ListRule)
-		return u.FeedThreadgate_ListRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_ListRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorDefs_PostInteractionSettingsPref_ThreadgateAllowRules_Elem")
@@ -6105,61 +6259,66 @@ func (u *ActorDefs_Preferences_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorDefs_Preferences_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorDefs_Preferences_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorDefs_Preferences_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.actor.defs#adultContentPref":
 		u.ActorDefs_AdultContentPref = new(ActorDefs_AdultContentPref)
-		return u.ActorDefs_AdultContentPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_AdultContentPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#contentLabelPref":
 		u.ActorDefs_ContentLabelPref = new(ActorDefs_ContentLabelPref)
-		return u.ActorDefs_ContentLabelPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_ContentLabelPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#savedFeedsPref":
 		u.ActorDefs_SavedFeedsPref = new(ActorDefs_SavedFeedsPref)
-		return u.ActorDefs_SavedFeedsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_SavedFeedsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#savedFeedsPrefV2":
 		u.ActorDefs_SavedFeedsPrefV2 = new(ActorDefs_SavedFeedsPrefV2)
-		return u.ActorDefs_SavedFeedsPrefV2.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_SavedFeedsPrefV2.decodeCBOR(d)
 	case "app.bsky.actor.defs#personalDetailsPref":
 		u.ActorDefs_PersonalDetailsPref = new(ActorDefs_PersonalDetailsPref)
-		return u.ActorDefs_PersonalDetailsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_PersonalDetailsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#declaredAgePref":
 		u.ActorDefs_DeclaredAgePref = new(ActorDefs_DeclaredAgePref)
-		return u.ActorDefs_DeclaredAgePref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_DeclaredAgePref.decodeCBOR(d)
 	case "app.bsky.actor.defs#feedViewPref":
 		u.ActorDefs_FeedViewPref = new(ActorDefs_FeedViewPref)
-		return u.ActorDefs_FeedViewPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_FeedViewPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#threadViewPref":
 		u.ActorDefs_ThreadViewPref = new(ActorDefs_ThreadViewPref)
-		return u.ActorDefs_ThreadViewPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_ThreadViewPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#interestsPref":
 		u.ActorDefs_InterestsPref = new(ActorDefs_InterestsPref)
-		return u.ActorDefs_InterestsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_InterestsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#mutedWordsPref":
 		u.ActorDefs_MutedWordsPref = new(ActorDefs_MutedWordsPref)
-		return u.ActorDefs_MutedWordsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_MutedWordsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#hiddenPostsPref":
 		u.ActorDefs_HiddenPostsPref = new(ActorDefs_HiddenPostsPref)
-		return u.ActorDefs_HiddenPostsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_HiddenPostsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#bskyAppStatePref":
 		u.ActorDefs_BskyAppStatePref = new(ActorDefs_BskyAppStatePref)
-		return u.ActorDefs_BskyAppStatePref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_BskyAppStatePref.decodeCBOR(d)
 	case "app.bsky.actor.defs#labelersPref":
 		u.ActorDefs_LabelersPref = new(ActorDefs_LabelersPref)
-		return u.ActorDefs_LabelersPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_LabelersPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#postInteractionSettingsPref":
 		u.ActorDefs_PostInteractionSettingsPref = new(ActorDefs_PostInteractionSettingsPref)
-		return u.ActorDefs_PostInteractionSettingsPref.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_PostInteractionSettingsPref.decodeCBOR(d)
 	case "app.bsky.actor.defs#verificationPrefs":
 		u.ActorDefs_VerificationPrefs = new(ActorDefs_VerificationPrefs)
-		return u.ActorDefs_VerificationPrefs.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_VerificationPrefs.decodeCBOR(d)
 	case "app.bsky.actor.defs#liveEventPreferences":
 		u.ActorDefs_LiveEventPreferences = new(ActorDefs_LiveEventPreferences)
-		return u.ActorDefs_LiveEventPreferences.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_LiveEventPreferences.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorDefs_Preferences_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorDefs_Preferences_Elem")
@@ -6201,16 +6360,22 @@ func (u *ActorDefs_StatusView_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorDefs_StatusView_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorDefs_StatusView_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorDefs_StatusView_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.external#view":
-		u.EmbedExternal_View = new(EmbedExternal_View)
-		return u.EmbedExternal_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal_View, embedExternal_ViewParts]()
+		u.EmbedExternal_View = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorDefs_StatusView_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorDefs_StatusView_Embed")

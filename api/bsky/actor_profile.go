@@ -169,6 +169,11 @@ func (s *ActorProfile) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorProfile{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorProfile) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -176,7 +181,6 @@ func (s *ActorProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -221,7 +225,7 @@ func (s *ActorProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(ActorProfile_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "website":
@@ -312,6 +316,7 @@ func (s *ActorProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -350,16 +355,21 @@ func (u *ActorProfile_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorProfile_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorProfile_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorProfile_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorProfile_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorProfile_Labels")

@@ -116,6 +116,11 @@ func (s *ActorSearchActorsTypeahead_Output) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorSearchActorsTypeahead_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorSearchActorsTypeahead_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorSearchActorsTypeahead_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -123,7 +128,6 @@ func (s *ActorSearchActorsTypeahead_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -145,17 +149,15 @@ func (s *ActorSearchActorsTypeahead_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -167,6 +169,7 @@ func (s *ActorSearchActorsTypeahead_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

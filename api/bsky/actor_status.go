@@ -98,6 +98,11 @@ func (s *ActorStatus) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorStatus{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorStatus) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -105,7 +110,6 @@ func (s *ActorStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -126,7 +130,7 @@ func (s *ActorStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(ActorStatus_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "status":
@@ -159,6 +163,7 @@ func (s *ActorStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -200,16 +205,22 @@ func (u *ActorStatus_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorStatus_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorStatus_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorStatus_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.external":
-		u.EmbedExternal = new(EmbedExternal)
-		return u.EmbedExternal.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal, embedExternalParts]()
+		u.EmbedExternal = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorStatus_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorStatus_Embed")

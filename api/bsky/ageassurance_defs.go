@@ -79,6 +79,11 @@ func (s *AgeassuranceDefs_State) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_State) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_State{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_State) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -86,7 +91,6 @@ func (s *AgeassuranceDefs_State) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -129,6 +133,7 @@ func (s *AgeassuranceDefs_State) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -190,6 +195,11 @@ func (s *AgeassuranceDefs_StateMetadata) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_StateMetadata) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_StateMetadata{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_StateMetadata) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -197,7 +207,6 @@ func (s *AgeassuranceDefs_StateMetadata) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -228,6 +237,7 @@ func (s *AgeassuranceDefs_StateMetadata) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -296,6 +306,11 @@ func (s *AgeassuranceDefs_Config) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_Config) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_Config{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_Config) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -303,7 +318,6 @@ func (s *AgeassuranceDefs_Config) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -325,17 +339,15 @@ func (s *AgeassuranceDefs_Config) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*AgeassuranceDefs_ConfigRegion, n0)
+				a0 := lexutil.NewPtrs[AgeassuranceDefs_ConfigRegion](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(AgeassuranceDefs_ConfigRegion)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -347,6 +359,7 @@ func (s *AgeassuranceDefs_Config) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -480,6 +493,11 @@ func (s *AgeassuranceDefs_ConfigRegion) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegion) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegion{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegion) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -487,7 +505,6 @@ func (s *AgeassuranceDefs_ConfigRegion) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -509,17 +526,15 @@ func (s *AgeassuranceDefs_ConfigRegion) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*AgeassuranceDefs_ConfigRegion_Rules_Elem, n0)
+				a0 := lexutil.NewPtrs[AgeassuranceDefs_ConfigRegion_Rules_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(AgeassuranceDefs_ConfigRegion_Rules_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -607,6 +622,7 @@ func (s *AgeassuranceDefs_ConfigRegion) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -668,6 +684,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleDefault) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleDefault) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleDefault{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleDefault) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -675,7 +696,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleDefault) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -700,6 +720,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleDefault) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -772,6 +793,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge) MarshalDAGCBOR(e *d
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -779,7 +805,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge) UnmarshalDAGCBOR(d 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -810,6 +835,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge) UnmarshalDAGCBOR(d 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -882,6 +908,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -889,7 +920,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -920,6 +950,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -992,6 +1023,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge) MarshalDAGCBOR(e *da
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -999,7 +1035,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge) UnmarshalDAGCBOR(d *
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1030,6 +1065,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge) UnmarshalDAGCBOR(d *
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1102,6 +1138,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge) MarshalDAGCBOR(e *d
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1109,7 +1150,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge) UnmarshalDAGCBOR(d 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1140,6 +1180,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge) UnmarshalDAGCBOR(d 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1212,6 +1253,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1219,7 +1265,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1250,6 +1295,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1322,6 +1368,11 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1329,7 +1380,6 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1360,6 +1410,7 @@ func (s *AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1531,6 +1582,11 @@ func (s *AgeassuranceDefs_Event) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceDefs_Event{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *AgeassuranceDefs_Event) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1538,7 +1594,6 @@ func (s *AgeassuranceDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1659,6 +1714,7 @@ func (s *AgeassuranceDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1739,34 +1795,39 @@ func (u *AgeassuranceDefs_ConfigRegion_Rules_Elem) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *AgeassuranceDefs_ConfigRegion_Rules_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = AgeassuranceDefs_ConfigRegion_Rules_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *AgeassuranceDefs_ConfigRegion_Rules_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.ageassurance.defs#configRegionRuleDefault":
 		u.AgeassuranceDefs_ConfigRegionRuleDefault = new(AgeassuranceDefs_ConfigRegionRuleDefault)
-		return u.AgeassuranceDefs_ConfigRegionRuleDefault.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleDefault.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge":
 		u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge = new(AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredOverAge.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge":
 		u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge = new(AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfDeclaredUnderAge.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge":
 		u.AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge = new(AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfAssuredOverAge.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge":
 		u.AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge = new(AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfAssuredUnderAge.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan":
 		u.AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan = new(AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfAccountNewerThan.decodeCBOR(d)
 	case "app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan":
 		u.AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan = new(AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan)
-		return u.AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan.UnmarshalDAGCBOR(d)
+		return u.AgeassuranceDefs_ConfigRegionRuleIfAccountOlderThan.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "AgeassuranceDefs_ConfigRegion_Rules_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "AgeassuranceDefs_ConfigRegion_Rules_Elem")

@@ -107,9 +107,21 @@ func (s *AgeassuranceGetState_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// ageassuranceGetState_OutputParts is the storage of the required struct fields of a AgeassuranceGetState_Output.
+type ageassuranceGetState_OutputParts struct {
+	f0 AgeassuranceDefs_State
+	f1 AgeassuranceDefs_StateMetadata
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *AgeassuranceGetState_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = AgeassuranceGetState_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *AgeassuranceGetState_Output) decodeCBOR(d *data.Decoder, grp *ageassuranceGetState_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -117,7 +129,6 @@ func (s *AgeassuranceGetState_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -131,13 +142,19 @@ func (s *AgeassuranceGetState_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "state":
-			s.State = new(AgeassuranceDefs_State)
-			if err := s.State.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(ageassuranceGetState_OutputParts)
+			}
+			s.State = &grp.f0
+			if err := s.State.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "metadata":
-			s.Metadata = new(AgeassuranceDefs_StateMetadata)
-			if err := s.Metadata.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(ageassuranceGetState_OutputParts)
+			}
+			s.Metadata = &grp.f1
+			if err := s.Metadata.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -146,6 +163,7 @@ func (s *AgeassuranceGetState_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

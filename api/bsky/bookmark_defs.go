@@ -57,9 +57,20 @@ func (s *BookmarkDefs_Bookmark) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// bookmarkDefs_BookmarkParts is the storage of the required struct fields of a BookmarkDefs_Bookmark.
+type bookmarkDefs_BookmarkParts struct {
+	f0 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *BookmarkDefs_Bookmark) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = BookmarkDefs_Bookmark{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *BookmarkDefs_Bookmark) decodeCBOR(d *data.Decoder, grp *bookmarkDefs_BookmarkParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -67,7 +78,6 @@ func (s *BookmarkDefs_Bookmark) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -81,7 +91,10 @@ func (s *BookmarkDefs_Bookmark) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "subject":
-			s.Subject = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(bookmarkDefs_BookmarkParts)
+			}
+			s.Subject = &grp.f0
 			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -91,6 +104,7 @@ func (s *BookmarkDefs_Bookmark) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -175,9 +189,21 @@ func (s *BookmarkDefs_BookmarkView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// bookmarkDefs_BookmarkViewParts is the storage of the required struct fields of a BookmarkDefs_BookmarkView.
+type bookmarkDefs_BookmarkViewParts struct {
+	f0 BookmarkDefs_BookmarkView_Item
+	f1 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *BookmarkDefs_BookmarkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = BookmarkDefs_BookmarkView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *BookmarkDefs_BookmarkView) decodeCBOR(d *data.Decoder, grp *bookmarkDefs_BookmarkViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -185,7 +211,6 @@ func (s *BookmarkDefs_BookmarkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -195,8 +220,11 @@ func (s *BookmarkDefs_BookmarkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "item":
-			s.Item = new(BookmarkDefs_BookmarkView_Item)
-			if err := s.Item.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(bookmarkDefs_BookmarkViewParts)
+			}
+			s.Item = &grp.f0
+			if err := s.Item.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -204,7 +232,10 @@ func (s *BookmarkDefs_BookmarkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "subject":
-			s.Subject = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(bookmarkDefs_BookmarkViewParts)
+			}
+			s.Subject = &grp.f1
 			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -226,6 +257,7 @@ func (s *BookmarkDefs_BookmarkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -278,22 +310,29 @@ func (u *BookmarkDefs_BookmarkView_Item) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *BookmarkDefs_BookmarkView_Item) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = BookmarkDefs_BookmarkView_Item{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *BookmarkDefs_BookmarkView_Item) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#postView":
-		u.FeedDefs_PostView = new(FeedDefs_PostView)
-		return u.FeedDefs_PostView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_PostView, feedDefs_PostViewParts]()
+		u.FeedDefs_PostView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "BookmarkDefs_BookmarkView_Item"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "BookmarkDefs_BookmarkView_Item")

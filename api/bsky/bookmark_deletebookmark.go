@@ -62,6 +62,11 @@ func (s *BookmarkDeleteBookmark_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *BookmarkDeleteBookmark_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = BookmarkDeleteBookmark_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *BookmarkDeleteBookmark_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -69,7 +74,6 @@ func (s *BookmarkDeleteBookmark_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -94,6 +98,7 @@ func (s *BookmarkDeleteBookmark_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -67,9 +67,20 @@ func (s *ContactDefs_MatchAndContactIndex) MarshalDAGCBOR(e *data.Encoder) error
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// contactDefs_MatchAndContactIndexParts is the storage of the required struct fields of a ContactDefs_MatchAndContactIndex.
+type contactDefs_MatchAndContactIndexParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ContactDefs_MatchAndContactIndex) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ContactDefs_MatchAndContactIndex{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ContactDefs_MatchAndContactIndex) decodeCBOR(d *data.Decoder, grp *contactDefs_MatchAndContactIndexParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -77,7 +88,6 @@ func (s *ContactDefs_MatchAndContactIndex) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -91,8 +101,11 @@ func (s *ContactDefs_MatchAndContactIndex) UnmarshalDAGCBOR(d *data.Decoder) err
 				return err
 			}
 		case "match":
-			s.Match = new(ActorDefs_ProfileView)
-			if err := s.Match.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(contactDefs_MatchAndContactIndexParts)
+			}
+			s.Match = &grp.f0
+			if err := s.Match.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "contactIndex":
@@ -107,6 +120,7 @@ func (s *ContactDefs_MatchAndContactIndex) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -179,6 +193,11 @@ func (s *ContactDefs_SyncStatus) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ContactDefs_SyncStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ContactDefs_SyncStatus{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ContactDefs_SyncStatus) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -186,7 +205,6 @@ func (s *ContactDefs_SyncStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -217,6 +235,7 @@ func (s *ContactDefs_SyncStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -289,6 +308,11 @@ func (s *ContactDefs_Notification) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ContactDefs_Notification) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ContactDefs_Notification{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ContactDefs_Notification) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -296,7 +320,6 @@ func (s *ContactDefs_Notification) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -327,6 +350,7 @@ func (s *ContactDefs_Notification) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

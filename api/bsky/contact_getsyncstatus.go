@@ -64,6 +64,11 @@ func (s *ContactGetSyncStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ContactGetSyncStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ContactGetSyncStatus_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ContactGetSyncStatus_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +76,6 @@ func (s *ContactGetSyncStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -92,7 +96,7 @@ func (s *ContactGetSyncStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.SyncStatus = new(ContactDefs_SyncStatus)
-			if err := s.SyncStatus.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.SyncStatus.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -101,6 +105,7 @@ func (s *ContactGetSyncStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

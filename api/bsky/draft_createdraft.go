@@ -61,9 +61,20 @@ func (s *DraftCreateDraft_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftCreateDraft_InputParts is the storage of the required struct fields of a DraftCreateDraft_Input.
+type draftCreateDraft_InputParts struct {
+	f0 DraftDefs_Draft
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftCreateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftCreateDraft_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftCreateDraft_Input) decodeCBOR(d *data.Decoder, grp *draftCreateDraft_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +82,6 @@ func (s *DraftCreateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -85,8 +95,11 @@ func (s *DraftCreateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "draft":
-			s.Draft = new(DraftDefs_Draft)
-			if err := s.Draft.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftCreateDraft_InputParts)
+			}
+			s.Draft = &grp.f0
+			if err := s.Draft.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -95,6 +108,7 @@ func (s *DraftCreateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -156,6 +170,11 @@ func (s *DraftCreateDraft_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftCreateDraft_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftCreateDraft_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftCreateDraft_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -163,7 +182,6 @@ func (s *DraftCreateDraft_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -188,6 +206,7 @@ func (s *DraftCreateDraft_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

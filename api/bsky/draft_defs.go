@@ -68,9 +68,20 @@ func (s *DraftDefs_DraftWithId) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftDefs_DraftWithIdParts is the storage of the required struct fields of a DraftDefs_DraftWithId.
+type draftDefs_DraftWithIdParts struct {
+	f0 DraftDefs_Draft
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftWithId) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftWithId{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftDefs_DraftWithId) decodeCBOR(d *data.Decoder, grp *draftDefs_DraftWithIdParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -78,7 +89,6 @@ func (s *DraftDefs_DraftWithId) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,8 +108,11 @@ func (s *DraftDefs_DraftWithId) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "draft":
-			s.Draft = new(DraftDefs_Draft)
-			if err := s.Draft.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftDefs_DraftWithIdParts)
+			}
+			s.Draft = &grp.f0
+			if err := s.Draft.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -108,6 +121,7 @@ func (s *DraftDefs_DraftWithId) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -250,6 +264,11 @@ func (s *DraftDefs_Draft) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_Draft{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_Draft) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -257,7 +276,6 @@ func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -305,17 +323,15 @@ func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftPost, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_DraftPost](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftPost)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -360,17 +376,15 @@ func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_Draft_ThreadgateAllow_Elem, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_Draft_ThreadgateAllow_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_Draft_ThreadgateAllow_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -391,17 +405,15 @@ func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_Draft_PostgateEmbeddingRules_Elem, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_Draft_PostgateEmbeddingRules_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_Draft_PostgateEmbeddingRules_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -413,6 +425,7 @@ func (s *DraftDefs_Draft) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -572,6 +585,11 @@ func (s *DraftDefs_DraftPost) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftPost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_DraftPost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -579,7 +597,6 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -606,7 +623,7 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(DraftDefs_DraftPost_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "embedImages":
@@ -624,17 +641,15 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedImage, n0)
+				a0, w0 := lexutil.NewPtrsWith[DraftDefs_DraftEmbedImage, draftDefs_DraftEmbedImageParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedImage)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -655,17 +670,15 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedVideo, n0)
+				a0, w0 := lexutil.NewPtrsWith[DraftDefs_DraftEmbedVideo, draftDefs_DraftEmbedVideoParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedVideo)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -679,7 +692,7 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.EmbedGallery = new(DraftDefs_DraftEmbedGallery)
-			if err := s.EmbedGallery.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.EmbedGallery.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "embedRecords":
@@ -697,17 +710,15 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedRecord, n0)
+				a0, w0 := lexutil.NewPtrsWith[DraftDefs_DraftEmbedRecord, draftDefs_DraftEmbedRecordParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedRecord)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -728,17 +739,15 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedExternal, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_DraftEmbedExternal](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedExternal)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -750,6 +759,7 @@ func (s *DraftDefs_DraftPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -843,9 +853,20 @@ func (s *DraftDefs_DraftView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftDefs_DraftViewParts is the storage of the required struct fields of a DraftDefs_DraftView.
+type draftDefs_DraftViewParts struct {
+	f0 DraftDefs_Draft
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftDefs_DraftView) decodeCBOR(d *data.Decoder, grp *draftDefs_DraftViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -853,7 +874,6 @@ func (s *DraftDefs_DraftView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -873,8 +893,11 @@ func (s *DraftDefs_DraftView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "draft":
-			s.Draft = new(DraftDefs_Draft)
-			if err := s.Draft.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftDefs_DraftViewParts)
+			}
+			s.Draft = &grp.f0
+			if err := s.Draft.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -895,6 +918,7 @@ func (s *DraftDefs_DraftView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -956,6 +980,11 @@ func (s *DraftDefs_DraftEmbedLocalRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedLocalRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedLocalRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_DraftEmbedLocalRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -963,7 +992,6 @@ func (s *DraftDefs_DraftEmbedLocalRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -988,6 +1016,7 @@ func (s *DraftDefs_DraftEmbedLocalRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1060,6 +1089,11 @@ func (s *DraftDefs_DraftEmbedCaption) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedCaption) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedCaption{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_DraftEmbedCaption) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1067,7 +1101,6 @@ func (s *DraftDefs_DraftEmbedCaption) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1098,6 +1131,7 @@ func (s *DraftDefs_DraftEmbedCaption) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1166,6 +1200,11 @@ func (s *DraftDefs_DraftEmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedGallery{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_DraftEmbedGallery) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1173,7 +1212,6 @@ func (s *DraftDefs_DraftEmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1195,17 +1233,15 @@ func (s *DraftDefs_DraftEmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedGalleryItems_Elem, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_DraftEmbedGalleryItems_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedGalleryItems_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1217,6 +1253,7 @@ func (s *DraftDefs_DraftEmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1288,9 +1325,20 @@ func (s *DraftDefs_DraftEmbedImage) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftDefs_DraftEmbedImageParts is the storage of the required struct fields of a DraftDefs_DraftEmbedImage.
+type draftDefs_DraftEmbedImageParts struct {
+	f0 DraftDefs_DraftEmbedLocalRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedImage{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftDefs_DraftEmbedImage) decodeCBOR(d *data.Decoder, grp *draftDefs_DraftEmbedImageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1298,7 +1346,6 @@ func (s *DraftDefs_DraftEmbedImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1324,8 +1371,11 @@ func (s *DraftDefs_DraftEmbedImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "localRef":
-			s.LocalRef = new(DraftDefs_DraftEmbedLocalRef)
-			if err := s.LocalRef.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftDefs_DraftEmbedImageParts)
+			}
+			s.LocalRef = &grp.f0
+			if err := s.LocalRef.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1334,6 +1384,7 @@ func (s *DraftDefs_DraftEmbedImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1423,9 +1474,20 @@ func (s *DraftDefs_DraftEmbedVideo) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftDefs_DraftEmbedVideoParts is the storage of the required struct fields of a DraftDefs_DraftEmbedVideo.
+type draftDefs_DraftEmbedVideoParts struct {
+	f0 DraftDefs_DraftEmbedLocalRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedVideo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftDefs_DraftEmbedVideo) decodeCBOR(d *data.Decoder, grp *draftDefs_DraftEmbedVideoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1433,7 +1495,6 @@ func (s *DraftDefs_DraftEmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1473,25 +1534,26 @@ func (s *DraftDefs_DraftEmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftEmbedCaption, n0)
+				a0 := lexutil.NewPtrs[DraftDefs_DraftEmbedCaption](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftEmbedCaption)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
 				s.Captions = a0
 			}
 		case "localRef":
-			s.LocalRef = new(DraftDefs_DraftEmbedLocalRef)
-			if err := s.LocalRef.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftDefs_DraftEmbedVideoParts)
+			}
+			s.LocalRef = &grp.f0
+			if err := s.LocalRef.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1500,6 +1562,7 @@ func (s *DraftDefs_DraftEmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1561,6 +1624,11 @@ func (s *DraftDefs_DraftEmbedExternal) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedExternal{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftDefs_DraftEmbedExternal) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1568,7 +1636,6 @@ func (s *DraftDefs_DraftEmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1593,6 +1660,7 @@ func (s *DraftDefs_DraftEmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1653,9 +1721,20 @@ func (s *DraftDefs_DraftEmbedRecord) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftDefs_DraftEmbedRecordParts is the storage of the required struct fields of a DraftDefs_DraftEmbedRecord.
+type draftDefs_DraftEmbedRecordParts struct {
+	f0 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftDefs_DraftEmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftDefs_DraftEmbedRecord{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftDefs_DraftEmbedRecord) decodeCBOR(d *data.Decoder, grp *draftDefs_DraftEmbedRecordParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1663,7 +1742,6 @@ func (s *DraftDefs_DraftEmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1677,7 +1755,10 @@ func (s *DraftDefs_DraftEmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "record":
-			s.Record = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(draftDefs_DraftEmbedRecordParts)
+			}
+			s.Record = &grp.f0
 			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -1687,6 +1768,7 @@ func (s *DraftDefs_DraftEmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1725,16 +1807,22 @@ func (u *DraftDefs_DraftEmbedGalleryItems_Elem) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *DraftDefs_DraftEmbedGalleryItems_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = DraftDefs_DraftEmbedGalleryItems_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *DraftDefs_DraftEmbedGalleryItems_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.draft.defs#draftEmbedImage":
-		u.DraftDefs_DraftEmbedImage = new(DraftDefs_DraftEmbedImage)
-		return u.DraftDefs_DraftEmbedImage.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[DraftDefs_DraftEmbedImage, draftDefs_DraftEmbedImageParts]()
+		u.DraftDefs_DraftEmbedImage = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "DraftDefs_DraftEmbedGalleryItems_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "DraftDefs_DraftEmbedGalleryItems_Elem")
@@ -1776,16 +1864,21 @@ func (u *DraftDefs_DraftPost_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *DraftDefs_DraftPost_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = DraftDefs_DraftPost_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *DraftDefs_DraftPost_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "DraftDefs_DraftPost_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "DraftDefs_DraftPost_Labels")
@@ -1827,16 +1920,21 @@ func (u *DraftDefs_Draft_PostgateEmbeddingRules_Elem) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *DraftDefs_Draft_PostgateEmbeddingRules_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = DraftDefs_Draft_PostgateEmbeddingRules_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *DraftDefs_Draft_PostgateEmbeddingRules_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.postgate#disableRule":
 		u.FeedPostgate_DisableRule = new(FeedPostgate_DisableRule)
-		return u.FeedPostgate_DisableRule.UnmarshalDAGCBOR(d)
+		return u.FeedPostgate_DisableRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "DraftDefs_Draft_PostgateEmbeddingRules_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "DraftDefs_Draft_PostgateEmbeddingRules_Elem")
@@ -1899,25 +1997,30 @@ func (u *DraftDefs_Draft_ThreadgateAllow_Elem) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *DraftDefs_Draft_ThreadgateAllow_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = DraftDefs_Draft_ThreadgateAllow_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *DraftDefs_Draft_ThreadgateAllow_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.threadgate#mentionRule":
 		u.FeedThreadgate_MentionRule = new(FeedThreadgate_MentionRule)
-		return u.FeedThreadgate_MentionRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_MentionRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followerRule":
 		u.FeedThreadgate_FollowerRule = new(FeedThreadgate_FollowerRule)
-		return u.FeedThreadgate_FollowerRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowerRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followingRule":
 		u.FeedThreadgate_FollowingRule = new(FeedThreadgate_FollowingRule)
-		return u.FeedThreadgate_FollowingRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowingRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#listRule":
 		u.FeedThreadgate_ListRule = new(FeedThreadgate_ListRule)
-		return u.FeedThreadgate_ListRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_ListRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "DraftDefs_Draft_ThreadgateAllow_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "DraftDefs_Draft_ThreadgateAllow_Elem")

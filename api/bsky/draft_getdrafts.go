@@ -120,6 +120,11 @@ func (s *DraftGetDrafts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftGetDrafts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftGetDrafts_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *DraftGetDrafts_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -127,7 +132,6 @@ func (s *DraftGetDrafts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -161,17 +165,15 @@ func (s *DraftGetDrafts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*DraftDefs_DraftView, n0)
+				a0, w0 := lexutil.NewPtrsWith[DraftDefs_DraftView, draftDefs_DraftViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(DraftDefs_DraftView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -183,6 +185,7 @@ func (s *DraftGetDrafts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

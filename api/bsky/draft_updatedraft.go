@@ -61,9 +61,20 @@ func (s *DraftUpdateDraft_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// draftUpdateDraft_InputParts is the storage of the required struct fields of a DraftUpdateDraft_Input.
+type draftUpdateDraft_InputParts struct {
+	f0 DraftDefs_DraftWithId
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *DraftUpdateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = DraftUpdateDraft_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *DraftUpdateDraft_Input) decodeCBOR(d *data.Decoder, grp *draftUpdateDraft_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +82,6 @@ func (s *DraftUpdateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -85,8 +95,11 @@ func (s *DraftUpdateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "draft":
-			s.Draft = new(DraftDefs_DraftWithId)
-			if err := s.Draft.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(draftUpdateDraft_InputParts)
+			}
+			s.Draft = &grp.f0
+			if err := s.Draft.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -95,6 +108,7 @@ func (s *DraftUpdateDraft_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

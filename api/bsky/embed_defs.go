@@ -68,6 +68,11 @@ func (s *EmbedDefs_AspectRatio) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedDefs_AspectRatio) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedDefs_AspectRatio{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedDefs_AspectRatio) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -75,7 +80,6 @@ func (s *EmbedDefs_AspectRatio) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -106,6 +110,7 @@ func (s *EmbedDefs_AspectRatio) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -57,9 +57,20 @@ func (s *EmbedExternal) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedExternalParts is the storage of the required struct fields of a EmbedExternal.
+type embedExternalParts struct {
+	f0 EmbedExternal_External
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedExternal) decodeCBOR(d *data.Decoder, grp *embedExternalParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -67,7 +78,6 @@ func (s *EmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -81,8 +91,11 @@ func (s *EmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "external":
-			s.External = new(EmbedExternal_External)
-			if err := s.External.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedExternalParts)
+			}
+			s.External = &grp.f0
+			if err := s.External.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -91,6 +104,7 @@ func (s *EmbedExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -203,6 +217,11 @@ func (s *EmbedExternal_External) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_External) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_External{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedExternal_External) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -210,7 +229,6 @@ func (s *EmbedExternal_External) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -268,17 +286,15 @@ func (s *EmbedExternal_External) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.RepoStrongRef, n0)
+				a0 := lexutil.NewPtrs[atproto.RepoStrongRef](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.RepoStrongRef)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -290,6 +306,7 @@ func (s *EmbedExternal_External) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -350,9 +367,20 @@ func (s *EmbedExternal_View) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedExternal_ViewParts is the storage of the required struct fields of a EmbedExternal_View.
+type embedExternal_ViewParts struct {
+	f0 EmbedExternal_ViewExternal
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_View{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedExternal_View) decodeCBOR(d *data.Decoder, grp *embedExternal_ViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -360,7 +388,6 @@ func (s *EmbedExternal_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -374,8 +401,11 @@ func (s *EmbedExternal_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "external":
-			s.External = new(EmbedExternal_ViewExternal)
-			if err := s.External.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedExternal_ViewParts)
+			}
+			s.External = &grp.f0
+			if err := s.External.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -384,6 +414,7 @@ func (s *EmbedExternal_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -578,6 +609,11 @@ func (s *EmbedExternal_ViewExternal) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_ViewExternal{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedExternal_ViewExternal) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -585,7 +621,6 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -637,17 +672,15 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -661,7 +694,7 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Source = new(EmbedExternal_ViewExternalSource)
-			if err := s.Source.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Source.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -721,17 +754,15 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.RepoStrongRef, n0)
+				a0 := lexutil.NewPtrs[atproto.RepoStrongRef](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.RepoStrongRef)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -752,17 +783,15 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -774,6 +803,7 @@ func (s *EmbedExternal_ViewExternal) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -881,6 +911,11 @@ func (s *EmbedExternal_ViewExternalSource) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_ViewExternalSource) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_ViewExternalSource{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedExternal_ViewExternalSource) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -888,7 +923,6 @@ func (s *EmbedExternal_ViewExternalSource) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -927,7 +961,7 @@ func (s *EmbedExternal_ViewExternalSource) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.Theme = new(EmbedExternal_ViewExternalSourceTheme)
-			if err := s.Theme.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Theme.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "title":
@@ -954,6 +988,7 @@ func (s *EmbedExternal_ViewExternalSource) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1056,6 +1091,11 @@ func (s *EmbedExternal_ViewExternalSourceTheme) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_ViewExternalSourceTheme{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedExternal_ViewExternalSourceTheme) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1063,7 +1103,6 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1084,7 +1123,7 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 				break
 			}
 			s.AccentRGB = new(EmbedExternal_ColorRGB)
-			if err := s.AccentRGB.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AccentRGB.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "backgroundRGB":
@@ -1095,7 +1134,7 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 				break
 			}
 			s.BackgroundRGB = new(EmbedExternal_ColorRGB)
-			if err := s.BackgroundRGB.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.BackgroundRGB.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "foregroundRGB":
@@ -1106,7 +1145,7 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 				break
 			}
 			s.ForegroundRGB = new(EmbedExternal_ColorRGB)
-			if err := s.ForegroundRGB.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ForegroundRGB.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "accentForegroundRGB":
@@ -1117,7 +1156,7 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 				break
 			}
 			s.AccentForegroundRGB = new(EmbedExternal_ColorRGB)
-			if err := s.AccentForegroundRGB.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AccentForegroundRGB.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1126,6 +1165,7 @@ func (s *EmbedExternal_ViewExternalSourceTheme) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1209,6 +1249,11 @@ func (s *EmbedExternal_ColorRGB) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedExternal_ColorRGB) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedExternal_ColorRGB{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedExternal_ColorRGB) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1216,7 +1261,6 @@ func (s *EmbedExternal_ColorRGB) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1253,6 +1297,7 @@ func (s *EmbedExternal_ColorRGB) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

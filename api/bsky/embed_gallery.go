@@ -64,6 +64,11 @@ func (s *EmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedGallery{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedGallery) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +76,6 @@ func (s *EmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -93,17 +97,15 @@ func (s *EmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedGallery_Items_Elem, n0)
+				a0 := lexutil.NewPtrs[EmbedGallery_Items_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedGallery_Items_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -115,6 +117,7 @@ func (s *EmbedGallery) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -197,9 +200,20 @@ func (s *EmbedGallery_Image) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedGallery_ImageParts is the storage of the required struct fields of a EmbedGallery_Image.
+type embedGallery_ImageParts struct {
+	f0 EmbedDefs_AspectRatio
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedGallery_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedGallery_Image{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedGallery_Image) decodeCBOR(d *data.Decoder, grp *embedGallery_ImageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -207,7 +221,6 @@ func (s *EmbedGallery_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -233,8 +246,11 @@ func (s *EmbedGallery_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Image = v
 			}
 		case "aspectRatio":
-			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedGallery_ImageParts)
+			}
+			s.AspectRatio = &grp.f0
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -243,6 +259,7 @@ func (s *EmbedGallery_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -311,6 +328,11 @@ func (s *EmbedGallery_View) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedGallery_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedGallery_View{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedGallery_View) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -318,7 +340,6 @@ func (s *EmbedGallery_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -340,17 +361,15 @@ func (s *EmbedGallery_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedGallery_View_Items_Elem, n0)
+				a0 := lexutil.NewPtrs[EmbedGallery_View_Items_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedGallery_View_Items_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -362,6 +381,7 @@ func (s *EmbedGallery_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -455,9 +475,20 @@ func (s *EmbedGallery_ViewImage) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedGallery_ViewImageParts is the storage of the required struct fields of a EmbedGallery_ViewImage.
+type embedGallery_ViewImageParts struct {
+	f0 EmbedDefs_AspectRatio
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedGallery_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedGallery_ViewImage{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedGallery_ViewImage) decodeCBOR(d *data.Decoder, grp *embedGallery_ViewImageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -465,7 +496,6 @@ func (s *EmbedGallery_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -497,8 +527,11 @@ func (s *EmbedGallery_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Thumbnail = v
 			}
 		case "aspectRatio":
-			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedGallery_ViewImageParts)
+			}
+			s.AspectRatio = &grp.f0
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -507,6 +540,7 @@ func (s *EmbedGallery_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -545,16 +579,22 @@ func (u *EmbedGallery_Items_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedGallery_Items_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedGallery_Items_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedGallery_Items_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.gallery#image":
-		u.EmbedGallery_Image = new(EmbedGallery_Image)
-		return u.EmbedGallery_Image.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedGallery_Image, embedGallery_ImageParts]()
+		u.EmbedGallery_Image = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedGallery_Items_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedGallery_Items_Elem")
@@ -596,16 +636,22 @@ func (u *EmbedGallery_View_Items_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedGallery_View_Items_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedGallery_View_Items_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedGallery_View_Items_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.gallery#viewImage":
-		u.EmbedGallery_ViewImage = new(EmbedGallery_ViewImage)
-		return u.EmbedGallery_ViewImage.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedGallery_ViewImage, embedGallery_ViewImageParts]()
+		u.EmbedGallery_ViewImage = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedGallery_View_Items_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedGallery_View_Items_Elem")

@@ -134,6 +134,11 @@ func (s *EmbedGetEmbedExternalView_Output) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedGetEmbedExternalView_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedGetEmbedExternalView_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedGetEmbedExternalView_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -141,7 +146,6 @@ func (s *EmbedGetEmbedExternalView_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -157,9 +161,12 @@ func (s *EmbedGetEmbedExternalView_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				}
 				break
 			}
-			s.View = new(EmbedExternal_View)
-			if err := s.View.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[EmbedExternal_View, embedExternal_ViewParts]()
+				s.View = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "$type":
 			if s.LexiconTypeID, err = d.ReadString(); err != nil {
@@ -180,17 +187,15 @@ func (s *EmbedGetEmbedExternalView_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.RepoStrongRef, n0)
+				a0 := lexutil.NewPtrs[atproto.RepoStrongRef](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.RepoStrongRef)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -228,6 +233,7 @@ func (s *EmbedGetEmbedExternalView_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -64,6 +64,11 @@ func (s *EmbedImages) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedImages) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedImages{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedImages) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +76,6 @@ func (s *EmbedImages) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -93,17 +97,15 @@ func (s *EmbedImages) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedImages_Image, n0)
+				a0 := lexutil.NewPtrs[EmbedImages_Image](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedImages_Image)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -115,6 +117,7 @@ func (s *EmbedImages) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -200,6 +203,11 @@ func (s *EmbedImages_Image) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedImages_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedImages_Image{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedImages_Image) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -207,7 +215,6 @@ func (s *EmbedImages_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -240,7 +247,7 @@ func (s *EmbedImages_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -249,6 +256,7 @@ func (s *EmbedImages_Image) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -317,6 +325,11 @@ func (s *EmbedImages_View) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedImages_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedImages_View{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedImages_View) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -324,7 +337,6 @@ func (s *EmbedImages_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -346,17 +358,15 @@ func (s *EmbedImages_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedImages_ViewImage, n0)
+				a0 := lexutil.NewPtrs[EmbedImages_ViewImage](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedImages_ViewImage)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -368,6 +378,7 @@ func (s *EmbedImages_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -464,6 +475,11 @@ func (s *EmbedImages_ViewImage) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedImages_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedImages_ViewImage{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedImages_ViewImage) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -471,7 +487,6 @@ func (s *EmbedImages_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -510,7 +525,7 @@ func (s *EmbedImages_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -519,6 +534,7 @@ func (s *EmbedImages_ViewImage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -57,9 +57,20 @@ func (s *EmbedRecord) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecordParts is the storage of the required struct fields of a EmbedRecord.
+type embedRecordParts struct {
+	f0 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecord) decodeCBOR(d *data.Decoder, grp *embedRecordParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -67,7 +78,6 @@ func (s *EmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -81,7 +91,10 @@ func (s *EmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "record":
-			s.Record = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(embedRecordParts)
+			}
+			s.Record = &grp.f0
 			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -91,6 +104,7 @@ func (s *EmbedRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -151,9 +165,20 @@ func (s *EmbedRecord_View) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecord_ViewParts is the storage of the required struct fields of a EmbedRecord_View.
+type embedRecord_ViewParts struct {
+	f0 EmbedRecord_View_Record
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord_View{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecord_View) decodeCBOR(d *data.Decoder, grp *embedRecord_ViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -161,7 +186,6 @@ func (s *EmbedRecord_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -175,8 +199,11 @@ func (s *EmbedRecord_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "record":
-			s.Record = new(EmbedRecord_View_Record)
-			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecord_ViewParts)
+			}
+			s.Record = &grp.f0
+			if err := s.Record.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -185,6 +212,7 @@ func (s *EmbedRecord_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -369,9 +397,20 @@ func (s *EmbedRecord_ViewRecord) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecord_ViewRecordParts is the storage of the required struct fields of a EmbedRecord_ViewRecord.
+type embedRecord_ViewRecordParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord_ViewRecord{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecord_ViewRecord) decodeCBOR(d *data.Decoder, grp *embedRecord_ViewRecordParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -379,7 +418,6 @@ func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -411,8 +449,11 @@ func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Value = v
 			}
 		case "author":
-			s.Author = new(ActorDefs_ProfileViewBasic)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecord_ViewRecordParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "embeds":
@@ -430,17 +471,15 @@ func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedRecord_ViewRecord_Embeds_Elem, n0)
+				a0 := lexutil.NewPtrs[EmbedRecord_ViewRecord_Embeds_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedRecord_ViewRecord_Embeds_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -461,17 +500,15 @@ func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -537,6 +574,7 @@ func (s *EmbedRecord_ViewRecord) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -607,6 +645,11 @@ func (s *EmbedRecord_ViewNotFound) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord_ViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord_ViewNotFound{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedRecord_ViewNotFound) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -614,7 +657,6 @@ func (s *EmbedRecord_ViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -645,6 +687,7 @@ func (s *EmbedRecord_ViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -725,9 +768,20 @@ func (s *EmbedRecord_ViewBlocked) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecord_ViewBlockedParts is the storage of the required struct fields of a EmbedRecord_ViewBlocked.
+type embedRecord_ViewBlockedParts struct {
+	f0 FeedDefs_BlockedAuthor
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord_ViewBlocked) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord_ViewBlocked{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecord_ViewBlocked) decodeCBOR(d *data.Decoder, grp *embedRecord_ViewBlockedParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -735,7 +789,6 @@ func (s *EmbedRecord_ViewBlocked) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -755,8 +808,11 @@ func (s *EmbedRecord_ViewBlocked) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "author":
-			s.Author = new(FeedDefs_BlockedAuthor)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecord_ViewBlockedParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "blocked":
@@ -771,6 +827,7 @@ func (s *EmbedRecord_ViewBlocked) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -841,6 +898,11 @@ func (s *EmbedRecord_ViewDetached) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecord_ViewDetached) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecord_ViewDetached{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedRecord_ViewDetached) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -848,7 +910,6 @@ func (s *EmbedRecord_ViewDetached) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -879,6 +940,7 @@ func (s *EmbedRecord_ViewDetached) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -952,31 +1014,39 @@ func (u *EmbedRecord_ViewRecord_Embeds_Elem) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedRecord_ViewRecord_Embeds_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedRecord_ViewRecord_Embeds_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedRecord_ViewRecord_Embeds_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.images#view":
 		u.EmbedImages_View = new(EmbedImages_View)
-		return u.EmbedImages_View.UnmarshalDAGCBOR(d)
+		return u.EmbedImages_View.decodeCBOR(d)
 	case "app.bsky.embed.video#view":
 		u.EmbedVideo_View = new(EmbedVideo_View)
-		return u.EmbedVideo_View.UnmarshalDAGCBOR(d)
+		return u.EmbedVideo_View.decodeCBOR(d)
 	case "app.bsky.embed.gallery#view":
 		u.EmbedGallery_View = new(EmbedGallery_View)
-		return u.EmbedGallery_View.UnmarshalDAGCBOR(d)
+		return u.EmbedGallery_View.decodeCBOR(d)
 	case "app.bsky.embed.external#view":
-		u.EmbedExternal_View = new(EmbedExternal_View)
-		return u.EmbedExternal_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal_View, embedExternal_ViewParts]()
+		u.EmbedExternal_View = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.record#view":
-		u.EmbedRecord_View = new(EmbedRecord_View)
-		return u.EmbedRecord_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecord_View, embedRecord_ViewParts]()
+		u.EmbedRecord_View = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.recordWithMedia#view":
-		u.EmbedRecordWithMedia_View = new(EmbedRecordWithMedia_View)
-		return u.EmbedRecordWithMedia_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecordWithMedia_View, embedRecordWithMedia_ViewParts]()
+		u.EmbedRecordWithMedia_View = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedRecord_ViewRecord_Embeds_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedRecord_ViewRecord_Embeds_Elem")
@@ -1067,37 +1137,48 @@ func (u *EmbedRecord_View_Record) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedRecord_View_Record) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedRecord_View_Record{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedRecord_View_Record) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.record#viewRecord":
-		u.EmbedRecord_ViewRecord = new(EmbedRecord_ViewRecord)
-		return u.EmbedRecord_ViewRecord.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecord_ViewRecord, embedRecord_ViewRecordParts]()
+		u.EmbedRecord_ViewRecord = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.record#viewNotFound":
 		u.EmbedRecord_ViewNotFound = new(EmbedRecord_ViewNotFound)
-		return u.EmbedRecord_ViewNotFound.UnmarshalDAGCBOR(d)
+		return u.EmbedRecord_ViewNotFound.decodeCBOR(d)
 	case "app.bsky.embed.record#viewBlocked":
-		u.EmbedRecord_ViewBlocked = new(EmbedRecord_ViewBlocked)
-		return u.EmbedRecord_ViewBlocked.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecord_ViewBlocked, embedRecord_ViewBlockedParts]()
+		u.EmbedRecord_ViewBlocked = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.record#viewDetached":
 		u.EmbedRecord_ViewDetached = new(EmbedRecord_ViewDetached)
-		return u.EmbedRecord_ViewDetached.UnmarshalDAGCBOR(d)
+		return u.EmbedRecord_ViewDetached.decodeCBOR(d)
 	case "app.bsky.feed.defs#generatorView":
-		u.FeedDefs_GeneratorView = new(FeedDefs_GeneratorView)
-		return u.FeedDefs_GeneratorView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_GeneratorView, feedDefs_GeneratorViewParts]()
+		u.FeedDefs_GeneratorView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.graph.defs#listView":
-		u.GraphDefs_ListView = new(GraphDefs_ListView)
-		return u.GraphDefs_ListView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[GraphDefs_ListView, graphDefs_ListViewParts]()
+		u.GraphDefs_ListView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.labeler.defs#labelerView":
-		u.LabelerDefs_LabelerView = new(LabelerDefs_LabelerView)
-		return u.LabelerDefs_LabelerView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[LabelerDefs_LabelerView, labelerDefs_LabelerViewParts]()
+		u.LabelerDefs_LabelerView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.graph.defs#starterPackViewBasic":
-		u.GraphDefs_StarterPackViewBasic = new(GraphDefs_StarterPackViewBasic)
-		return u.GraphDefs_StarterPackViewBasic.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[GraphDefs_StarterPackViewBasic, graphDefs_StarterPackViewBasicParts]()
+		u.GraphDefs_StarterPackViewBasic = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedRecord_View_Record"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedRecord_View_Record")

@@ -69,9 +69,21 @@ func (s *EmbedRecordWithMedia) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecordWithMediaParts is the storage of the required struct fields of a EmbedRecordWithMedia.
+type embedRecordWithMediaParts struct {
+	f0 EmbedRecordWithMedia_Media
+	f1 EmbedRecord
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecordWithMedia) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecordWithMedia{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecordWithMedia) decodeCBOR(d *data.Decoder, grp *embedRecordWithMediaParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -79,7 +91,6 @@ func (s *EmbedRecordWithMedia) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -93,13 +104,19 @@ func (s *EmbedRecordWithMedia) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "media":
-			s.Media = new(EmbedRecordWithMedia_Media)
-			if err := s.Media.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecordWithMediaParts)
+			}
+			s.Media = &grp.f0
+			if err := s.Media.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "record":
-			s.Record = new(EmbedRecord)
-			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecordWithMediaParts)
+			}
+			s.Record = &grp.f1
+			if err := s.Record.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -108,6 +125,7 @@ func (s *EmbedRecordWithMedia) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -181,9 +199,21 @@ func (s *EmbedRecordWithMedia_View) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedRecordWithMedia_ViewParts is the storage of the required struct fields of a EmbedRecordWithMedia_View.
+type embedRecordWithMedia_ViewParts struct {
+	f0 EmbedRecordWithMedia_View_Media
+	f1 EmbedRecord_View
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedRecordWithMedia_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedRecordWithMedia_View{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedRecordWithMedia_View) decodeCBOR(d *data.Decoder, grp *embedRecordWithMedia_ViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -191,7 +221,6 @@ func (s *EmbedRecordWithMedia_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -205,13 +234,19 @@ func (s *EmbedRecordWithMedia_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "media":
-			s.Media = new(EmbedRecordWithMedia_View_Media)
-			if err := s.Media.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecordWithMedia_ViewParts)
+			}
+			s.Media = &grp.f0
+			if err := s.Media.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "record":
-			s.Record = new(EmbedRecord_View)
-			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedRecordWithMedia_ViewParts)
+			}
+			s.Record = &grp.f1
+			if err := s.Record.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -220,6 +255,7 @@ func (s *EmbedRecordWithMedia_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -279,25 +315,31 @@ func (u *EmbedRecordWithMedia_Media) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedRecordWithMedia_Media) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedRecordWithMedia_Media{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedRecordWithMedia_Media) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.images":
 		u.EmbedImages = new(EmbedImages)
-		return u.EmbedImages.UnmarshalDAGCBOR(d)
+		return u.EmbedImages.decodeCBOR(d)
 	case "app.bsky.embed.video":
 		u.EmbedVideo = new(EmbedVideo)
-		return u.EmbedVideo.UnmarshalDAGCBOR(d)
+		return u.EmbedVideo.decodeCBOR(d)
 	case "app.bsky.embed.gallery":
 		u.EmbedGallery = new(EmbedGallery)
-		return u.EmbedGallery.UnmarshalDAGCBOR(d)
+		return u.EmbedGallery.decodeCBOR(d)
 	case "app.bsky.embed.external":
-		u.EmbedExternal = new(EmbedExternal)
-		return u.EmbedExternal.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal, embedExternalParts]()
+		u.EmbedExternal = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedRecordWithMedia_Media"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedRecordWithMedia_Media")
@@ -360,25 +402,31 @@ func (u *EmbedRecordWithMedia_View_Media) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedRecordWithMedia_View_Media) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedRecordWithMedia_View_Media{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedRecordWithMedia_View_Media) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.images#view":
 		u.EmbedImages_View = new(EmbedImages_View)
-		return u.EmbedImages_View.UnmarshalDAGCBOR(d)
+		return u.EmbedImages_View.decodeCBOR(d)
 	case "app.bsky.embed.video#view":
 		u.EmbedVideo_View = new(EmbedVideo_View)
-		return u.EmbedVideo_View.UnmarshalDAGCBOR(d)
+		return u.EmbedVideo_View.decodeCBOR(d)
 	case "app.bsky.embed.gallery#view":
 		u.EmbedGallery_View = new(EmbedGallery_View)
-		return u.EmbedGallery_View.UnmarshalDAGCBOR(d)
+		return u.EmbedGallery_View.decodeCBOR(d)
 	case "app.bsky.embed.external#view":
-		u.EmbedExternal_View = new(EmbedExternal_View)
-		return u.EmbedExternal_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal_View, embedExternal_ViewParts]()
+		u.EmbedExternal_View = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedRecordWithMedia_View_Media"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedRecordWithMedia_View_Media")

@@ -110,6 +110,11 @@ func (s *EmbedVideo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedVideo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedVideo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -117,7 +122,6 @@ func (s *EmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -163,17 +167,15 @@ func (s *EmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*EmbedVideo_Caption, n0)
+				a0 := lexutil.NewPtrs[EmbedVideo_Caption](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(EmbedVideo_Caption)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -187,7 +189,7 @@ func (s *EmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "presentation":
@@ -208,6 +210,7 @@ func (s *EmbedVideo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -280,6 +283,11 @@ func (s *EmbedVideo_Caption) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedVideo_Caption) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedVideo_Caption{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedVideo_Caption) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -287,7 +295,6 @@ func (s *EmbedVideo_Caption) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -318,6 +325,7 @@ func (s *EmbedVideo_Caption) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -436,6 +444,11 @@ func (s *EmbedVideo_View) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedVideo_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedVideo_View{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedVideo_View) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -443,7 +456,6 @@ func (s *EmbedVideo_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -500,7 +512,7 @@ func (s *EmbedVideo_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.AspectRatio = new(EmbedDefs_AspectRatio)
-			if err := s.AspectRatio.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AspectRatio.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "presentation":
@@ -521,6 +533,7 @@ func (s *EmbedVideo_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

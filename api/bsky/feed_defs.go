@@ -224,9 +224,20 @@ func (s *FeedDefs_PostView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_PostViewParts is the storage of the required struct fields of a FeedDefs_PostView.
+type feedDefs_PostViewParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_PostView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_PostView) decodeCBOR(d *data.Decoder, grp *feedDefs_PostViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -234,7 +245,6 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -279,12 +289,15 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(FeedDefs_PostView_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "author":
-			s.Author = new(ActorDefs_ProfileViewBasic)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_PostViewParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "labels":
@@ -302,17 +315,15 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -332,7 +343,7 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(FeedDefs_ViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -385,7 +396,7 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Threadgate = new(FeedDefs_ThreadgateView)
-			if err := s.Threadgate.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Threadgate.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "repostCount":
@@ -418,6 +429,7 @@ func (s *FeedDefs_PostView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -548,6 +560,11 @@ func (s *FeedDefs_ViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_ViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -555,7 +572,6 @@ func (s *FeedDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -624,7 +640,7 @@ func (s *FeedDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.KnownLikers = new(FeedDefs_KnownLikers)
-			if err := s.KnownLikers.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.KnownLikers.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "threadMuted":
@@ -669,6 +685,7 @@ func (s *FeedDefs_ViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -748,6 +765,11 @@ func (s *FeedDefs_KnownLikers) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_KnownLikers) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_KnownLikers{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_KnownLikers) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -755,7 +777,6 @@ func (s *FeedDefs_KnownLikers) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -783,17 +804,15 @@ func (s *FeedDefs_KnownLikers) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -805,6 +824,7 @@ func (s *FeedDefs_KnownLikers) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -866,6 +886,11 @@ func (s *FeedDefs_ThreadContext) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ThreadContext) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ThreadContext{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_ThreadContext) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -873,7 +898,6 @@ func (s *FeedDefs_ThreadContext) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -904,6 +928,7 @@ func (s *FeedDefs_ThreadContext) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1012,9 +1037,20 @@ func (s *FeedDefs_FeedViewPost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_FeedViewPostParts is the storage of the required struct fields of a FeedDefs_FeedViewPost.
+type feedDefs_FeedViewPostParts struct {
+	f0 FeedDefs_PostView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_FeedViewPost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_FeedViewPost) decodeCBOR(d *data.Decoder, grp *feedDefs_FeedViewPostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1022,7 +1058,6 @@ func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1032,8 +1067,11 @@ func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "post":
-			s.Post = new(FeedDefs_PostView)
-			if err := s.Post.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_FeedViewPostParts)
+			}
+			s.Post = &grp.f0
+			if err := s.Post.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -1047,9 +1085,12 @@ func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Reply = new(FeedDefs_ReplyRef)
-			if err := s.Reply.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[FeedDefs_ReplyRef, feedDefs_ReplyRefParts]()
+				s.Reply = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "reqId":
 			if d.PeekNull() {
@@ -1071,7 +1112,7 @@ func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Reason = new(FeedDefs_FeedViewPost_Reason)
-			if err := s.Reason.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Reason.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "feedContext":
@@ -1092,6 +1133,7 @@ func (s *FeedDefs_FeedViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1178,9 +1220,21 @@ func (s *FeedDefs_ReplyRef) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_ReplyRefParts is the storage of the required struct fields of a FeedDefs_ReplyRef.
+type feedDefs_ReplyRefParts struct {
+	f0 FeedDefs_ReplyRef_Root
+	f1 FeedDefs_ReplyRef_Parent
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ReplyRef{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_ReplyRef) decodeCBOR(d *data.Decoder, grp *feedDefs_ReplyRefParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1188,7 +1242,6 @@ func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1198,8 +1251,11 @@ func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "root":
-			s.Root = new(FeedDefs_ReplyRef_Root)
-			if err := s.Root.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_ReplyRefParts)
+			}
+			s.Root = &grp.f0
+			if err := s.Root.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -1207,8 +1263,11 @@ func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "parent":
-			s.Parent = new(FeedDefs_ReplyRef_Parent)
-			if err := s.Parent.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_ReplyRefParts)
+			}
+			s.Parent = &grp.f1
+			if err := s.Parent.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "grandparentAuthor":
@@ -1219,7 +1278,7 @@ func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.GrandparentAuthor = new(ActorDefs_ProfileViewBasic)
-			if err := s.GrandparentAuthor.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.GrandparentAuthor.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1228,6 +1287,7 @@ func (s *FeedDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1321,9 +1381,20 @@ func (s *FeedDefs_ReasonRepost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_ReasonRepostParts is the storage of the required struct fields of a FeedDefs_ReasonRepost.
+type feedDefs_ReasonRepostParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ReasonRepost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_ReasonRepost) decodeCBOR(d *data.Decoder, grp *feedDefs_ReasonRepostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1331,7 +1402,6 @@ func (s *FeedDefs_ReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1341,8 +1411,11 @@ func (s *FeedDefs_ReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "by":
-			s.By = new(ActorDefs_ProfileViewBasic)
-			if err := s.By.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_ReasonRepostParts)
+			}
+			s.By = &grp.f0
+			if err := s.By.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "cid":
@@ -1385,6 +1458,7 @@ func (s *FeedDefs_ReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1435,6 +1509,11 @@ func (s *FeedDefs_ReasonPin) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ReasonPin{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_ReasonPin) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1442,7 +1521,6 @@ func (s *FeedDefs_ReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1461,6 +1539,7 @@ func (s *FeedDefs_ReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1565,9 +1644,20 @@ func (s *FeedDefs_ThreadViewPost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_ThreadViewPostParts is the storage of the required struct fields of a FeedDefs_ThreadViewPost.
+type feedDefs_ThreadViewPostParts struct {
+	f0 FeedDefs_PostView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ThreadViewPost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_ThreadViewPost) decodeCBOR(d *data.Decoder, grp *feedDefs_ThreadViewPostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1575,7 +1665,6 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1585,8 +1674,11 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "post":
-			s.Post = new(FeedDefs_PostView)
-			if err := s.Post.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_ThreadViewPostParts)
+			}
+			s.Post = &grp.f0
+			if err := s.Post.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -1601,7 +1693,7 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Parent = new(FeedDefs_ThreadViewPost_Parent)
-			if err := s.Parent.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Parent.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "replies":
@@ -1619,17 +1711,15 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedDefs_ThreadViewPost_Replies_Elem, n0)
+				a0 := lexutil.NewPtrs[FeedDefs_ThreadViewPost_Replies_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedDefs_ThreadViewPost_Replies_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1643,7 +1733,7 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ThreadContext = new(FeedDefs_ThreadContext)
-			if err := s.ThreadContext.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ThreadContext.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1652,6 +1742,7 @@ func (s *FeedDefs_ThreadViewPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1722,6 +1813,11 @@ func (s *FeedDefs_NotFoundPost) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_NotFoundPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_NotFoundPost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_NotFoundPost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1729,7 +1825,6 @@ func (s *FeedDefs_NotFoundPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1760,6 +1855,7 @@ func (s *FeedDefs_NotFoundPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1840,9 +1936,20 @@ func (s *FeedDefs_BlockedPost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_BlockedPostParts is the storage of the required struct fields of a FeedDefs_BlockedPost.
+type feedDefs_BlockedPostParts struct {
+	f0 FeedDefs_BlockedAuthor
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_BlockedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_BlockedPost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_BlockedPost) decodeCBOR(d *data.Decoder, grp *feedDefs_BlockedPostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1850,7 +1957,6 @@ func (s *FeedDefs_BlockedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1870,8 +1976,11 @@ func (s *FeedDefs_BlockedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "author":
-			s.Author = new(FeedDefs_BlockedAuthor)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_BlockedPostParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "blocked":
@@ -1886,6 +1995,7 @@ func (s *FeedDefs_BlockedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1960,6 +2070,11 @@ func (s *FeedDefs_BlockedAuthor) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_BlockedAuthor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_BlockedAuthor{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_BlockedAuthor) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1967,7 +2082,6 @@ func (s *FeedDefs_BlockedAuthor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1994,7 +2108,7 @@ func (s *FeedDefs_BlockedAuthor) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(ActorDefs_ViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -2003,6 +2117,7 @@ func (s *FeedDefs_BlockedAuthor) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2220,9 +2335,20 @@ func (s *FeedDefs_GeneratorView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedDefs_GeneratorViewParts is the storage of the required struct fields of a FeedDefs_GeneratorView.
+type feedDefs_GeneratorViewParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_GeneratorView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedDefs_GeneratorView) decodeCBOR(d *data.Decoder, grp *feedDefs_GeneratorViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2230,7 +2356,6 @@ func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2288,17 +2413,15 @@ func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -2312,12 +2435,15 @@ func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(FeedDefs_GeneratorViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileView)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedDefs_GeneratorViewParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -2383,17 +2509,15 @@ func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet, n0)
+				a0, w0 := lexutil.NewPtrsWith[RichtextFacet, richtextFacetParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -2417,6 +2541,7 @@ func (s *FeedDefs_GeneratorView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2478,6 +2603,11 @@ func (s *FeedDefs_GeneratorViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_GeneratorViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_GeneratorViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_GeneratorViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2485,7 +2615,6 @@ func (s *FeedDefs_GeneratorViewerState) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2516,6 +2645,7 @@ func (s *FeedDefs_GeneratorViewerState) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2601,6 +2731,11 @@ func (s *FeedDefs_SkeletonFeedPost) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_SkeletonFeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_SkeletonFeedPost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_SkeletonFeedPost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2608,7 +2743,6 @@ func (s *FeedDefs_SkeletonFeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2635,7 +2769,7 @@ func (s *FeedDefs_SkeletonFeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Reason = new(FeedDefs_SkeletonFeedPost_Reason)
-			if err := s.Reason.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Reason.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "feedContext":
@@ -2656,6 +2790,7 @@ func (s *FeedDefs_SkeletonFeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2717,6 +2852,11 @@ func (s *FeedDefs_SkeletonReasonRepost) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_SkeletonReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_SkeletonReasonRepost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_SkeletonReasonRepost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2724,7 +2864,6 @@ func (s *FeedDefs_SkeletonReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2749,6 +2888,7 @@ func (s *FeedDefs_SkeletonReasonRepost) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2799,6 +2939,11 @@ func (s *FeedDefs_SkeletonReasonPin) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_SkeletonReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_SkeletonReasonPin{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_SkeletonReasonPin) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2806,7 +2951,6 @@ func (s *FeedDefs_SkeletonReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2825,6 +2969,7 @@ func (s *FeedDefs_SkeletonReasonPin) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2926,6 +3071,11 @@ func (s *FeedDefs_ThreadgateView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_ThreadgateView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_ThreadgateView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_ThreadgateView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2933,7 +3083,6 @@ func (s *FeedDefs_ThreadgateView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2985,17 +3134,15 @@ func (s *FeedDefs_ThreadgateView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphDefs_ListViewBasic, n0)
+				a0 := lexutil.NewPtrs[GraphDefs_ListViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphDefs_ListViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -3019,6 +3166,7 @@ func (s *FeedDefs_ThreadgateView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3113,6 +3261,11 @@ func (s *FeedDefs_Interaction) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDefs_Interaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDefs_Interaction{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDefs_Interaction) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3120,7 +3273,6 @@ func (s *FeedDefs_Interaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3187,6 +3339,7 @@ func (s *FeedDefs_Interaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3274,19 +3427,25 @@ func (u *FeedDefs_FeedViewPost_Reason) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_FeedViewPost_Reason) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_FeedViewPost_Reason{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_FeedViewPost_Reason) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#reasonRepost":
-		u.FeedDefs_ReasonRepost = new(FeedDefs_ReasonRepost)
-		return u.FeedDefs_ReasonRepost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_ReasonRepost, feedDefs_ReasonRepostParts]()
+		u.FeedDefs_ReasonRepost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#reasonPin":
 		u.FeedDefs_ReasonPin = new(FeedDefs_ReasonPin)
-		return u.FeedDefs_ReasonPin.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_ReasonPin.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_FeedViewPost_Reason"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_FeedViewPost_Reason")
@@ -3363,31 +3522,39 @@ func (u *FeedDefs_PostView_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_PostView_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_PostView_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_PostView_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.images#view":
 		u.EmbedImages_View = new(EmbedImages_View)
-		return u.EmbedImages_View.UnmarshalDAGCBOR(d)
+		return u.EmbedImages_View.decodeCBOR(d)
 	case "app.bsky.embed.video#view":
 		u.EmbedVideo_View = new(EmbedVideo_View)
-		return u.EmbedVideo_View.UnmarshalDAGCBOR(d)
+		return u.EmbedVideo_View.decodeCBOR(d)
 	case "app.bsky.embed.gallery#view":
 		u.EmbedGallery_View = new(EmbedGallery_View)
-		return u.EmbedGallery_View.UnmarshalDAGCBOR(d)
+		return u.EmbedGallery_View.decodeCBOR(d)
 	case "app.bsky.embed.external#view":
-		u.EmbedExternal_View = new(EmbedExternal_View)
-		return u.EmbedExternal_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal_View, embedExternal_ViewParts]()
+		u.EmbedExternal_View = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.record#view":
-		u.EmbedRecord_View = new(EmbedRecord_View)
-		return u.EmbedRecord_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecord_View, embedRecord_ViewParts]()
+		u.EmbedRecord_View = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.recordWithMedia#view":
-		u.EmbedRecordWithMedia_View = new(EmbedRecordWithMedia_View)
-		return u.EmbedRecordWithMedia_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecordWithMedia_View, embedRecordWithMedia_ViewParts]()
+		u.EmbedRecordWithMedia_View = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_PostView_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_PostView_Embed")
@@ -3443,22 +3610,29 @@ func (u *FeedDefs_ReplyRef_Parent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_ReplyRef_Parent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_ReplyRef_Parent{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_ReplyRef_Parent) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#postView":
-		u.FeedDefs_PostView = new(FeedDefs_PostView)
-		return u.FeedDefs_PostView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_PostView, feedDefs_PostViewParts]()
+		u.FeedDefs_PostView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_ReplyRef_Parent"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_ReplyRef_Parent")
@@ -3514,22 +3688,29 @@ func (u *FeedDefs_ReplyRef_Root) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_ReplyRef_Root) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_ReplyRef_Root{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_ReplyRef_Root) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#postView":
-		u.FeedDefs_PostView = new(FeedDefs_PostView)
-		return u.FeedDefs_PostView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_PostView, feedDefs_PostViewParts]()
+		u.FeedDefs_PostView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_ReplyRef_Root"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_ReplyRef_Root")
@@ -3578,19 +3759,24 @@ func (u *FeedDefs_SkeletonFeedPost_Reason) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_SkeletonFeedPost_Reason) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_SkeletonFeedPost_Reason{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_SkeletonFeedPost_Reason) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#skeletonReasonRepost":
 		u.FeedDefs_SkeletonReasonRepost = new(FeedDefs_SkeletonReasonRepost)
-		return u.FeedDefs_SkeletonReasonRepost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_SkeletonReasonRepost.decodeCBOR(d)
 	case "app.bsky.feed.defs#skeletonReasonPin":
 		u.FeedDefs_SkeletonReasonPin = new(FeedDefs_SkeletonReasonPin)
-		return u.FeedDefs_SkeletonReasonPin.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_SkeletonReasonPin.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_SkeletonFeedPost_Reason"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_SkeletonFeedPost_Reason")
@@ -3646,22 +3832,29 @@ func (u *FeedDefs_ThreadViewPost_Parent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_ThreadViewPost_Parent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_ThreadViewPost_Parent{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_ThreadViewPost_Parent) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#threadViewPost":
-		u.FeedDefs_ThreadViewPost = new(FeedDefs_ThreadViewPost)
-		return u.FeedDefs_ThreadViewPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_ThreadViewPost, feedDefs_ThreadViewPostParts]()
+		u.FeedDefs_ThreadViewPost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_ThreadViewPost_Parent"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_ThreadViewPost_Parent")
@@ -3717,22 +3910,29 @@ func (u *FeedDefs_ThreadViewPost_Replies_Elem) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedDefs_ThreadViewPost_Replies_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedDefs_ThreadViewPost_Replies_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedDefs_ThreadViewPost_Replies_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#threadViewPost":
-		u.FeedDefs_ThreadViewPost = new(FeedDefs_ThreadViewPost)
-		return u.FeedDefs_ThreadViewPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_ThreadViewPost, feedDefs_ThreadViewPostParts]()
+		u.FeedDefs_ThreadViewPost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedDefs_ThreadViewPost_Replies_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedDefs_ThreadViewPost_Replies_Elem")

@@ -93,6 +93,11 @@ func (s *FeedDescribeFeedGenerator_Output) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDescribeFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDescribeFeedGenerator_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDescribeFeedGenerator_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -100,7 +105,6 @@ func (s *FeedDescribeFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -128,17 +132,15 @@ func (s *FeedDescribeFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedDescribeFeedGenerator_Feed, n0)
+				a0 := lexutil.NewPtrs[FeedDescribeFeedGenerator_Feed](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedDescribeFeedGenerator_Feed)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -152,7 +154,7 @@ func (s *FeedDescribeFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.Links = new(FeedDescribeFeedGenerator_Links)
-			if err := s.Links.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Links.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -161,6 +163,7 @@ func (s *FeedDescribeFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -236,6 +239,11 @@ func (s *FeedDescribeFeedGenerator_Feed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDescribeFeedGenerator_Feed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDescribeFeedGenerator_Feed{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDescribeFeedGenerator_Feed) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -243,7 +251,6 @@ func (s *FeedDescribeFeedGenerator_Feed) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -268,6 +275,7 @@ func (s *FeedDescribeFeedGenerator_Feed) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -340,6 +348,11 @@ func (s *FeedDescribeFeedGenerator_Links) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedDescribeFeedGenerator_Links) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedDescribeFeedGenerator_Links{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedDescribeFeedGenerator_Links) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -347,7 +360,6 @@ func (s *FeedDescribeFeedGenerator_Links) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -390,6 +402,7 @@ func (s *FeedDescribeFeedGenerator_Links) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -159,6 +159,11 @@ func (s *FeedGenerator) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedGenerator) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedGenerator{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedGenerator) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -166,7 +171,6 @@ func (s *FeedGenerator) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -205,7 +209,7 @@ func (s *FeedGenerator) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(FeedGenerator_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -259,17 +263,15 @@ func (s *FeedGenerator) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet, n0)
+				a0, w0 := lexutil.NewPtrsWith[RichtextFacet, richtextFacetParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -293,6 +295,7 @@ func (s *FeedGenerator) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -331,16 +334,21 @@ func (u *FeedGenerator_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedGenerator_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedGenerator_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedGenerator_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedGenerator_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedGenerator_Labels")

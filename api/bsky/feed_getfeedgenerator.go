@@ -105,9 +105,20 @@ func (s *FeedGetFeedGenerator_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedGetFeedGenerator_OutputParts is the storage of the required struct fields of a FeedGetFeedGenerator_Output.
+type feedGetFeedGenerator_OutputParts struct {
+	f0 FeedDefs_GeneratorView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedGetFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedGetFeedGenerator_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedGetFeedGenerator_Output) decodeCBOR(d *data.Decoder, grp *feedGetFeedGenerator_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -115,7 +126,6 @@ func (s *FeedGetFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -125,8 +135,11 @@ func (s *FeedGetFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "view":
-			s.View = new(FeedDefs_GeneratorView)
-			if err := s.View.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedGetFeedGenerator_OutputParts)
+			}
+			s.View = &grp.f0
+			if err := s.View.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -151,6 +164,7 @@ func (s *FeedGetFeedGenerator_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -154,6 +154,11 @@ func (s *FeedGetLikes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedGetLikes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedGetLikes_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedGetLikes_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -161,7 +166,6 @@ func (s *FeedGetLikes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -201,17 +205,15 @@ func (s *FeedGetLikes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedGetLikes_Like, n0)
+				a0, w0 := lexutil.NewPtrsWith[FeedGetLikes_Like, feedGetLikes_LikeParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedGetLikes_Like)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -235,6 +237,7 @@ func (s *FeedGetLikes_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -331,9 +334,20 @@ func (s *FeedGetLikes_Like) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedGetLikes_LikeParts is the storage of the required struct fields of a FeedGetLikes_Like.
+type feedGetLikes_LikeParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedGetLikes_Like) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedGetLikes_Like{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedGetLikes_Like) decodeCBOR(d *data.Decoder, grp *feedGetLikes_LikeParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -341,7 +355,6 @@ func (s *FeedGetLikes_Like) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -355,8 +368,11 @@ func (s *FeedGetLikes_Like) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "actor":
-			s.Actor = new(ActorDefs_ProfileView)
-			if err := s.Actor.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedGetLikes_LikeParts)
+			}
+			s.Actor = &grp.f0
+			if err := s.Actor.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -377,6 +393,7 @@ func (s *FeedGetLikes_Like) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

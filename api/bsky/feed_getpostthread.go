@@ -123,9 +123,20 @@ func (s *FeedGetPostThread_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedGetPostThread_OutputParts is the storage of the required struct fields of a FeedGetPostThread_Output.
+type feedGetPostThread_OutputParts struct {
+	f0 FeedGetPostThread_Output_Thread
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedGetPostThread_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedGetPostThread_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedGetPostThread_Output) decodeCBOR(d *data.Decoder, grp *feedGetPostThread_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -133,7 +144,6 @@ func (s *FeedGetPostThread_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -147,8 +157,11 @@ func (s *FeedGetPostThread_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "thread":
-			s.Thread = new(FeedGetPostThread_Output_Thread)
-			if err := s.Thread.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedGetPostThread_OutputParts)
+			}
+			s.Thread = &grp.f0
+			if err := s.Thread.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "threadgate":
@@ -159,7 +172,7 @@ func (s *FeedGetPostThread_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Threadgate = new(FeedDefs_ThreadgateView)
-			if err := s.Threadgate.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Threadgate.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -168,6 +181,7 @@ func (s *FeedGetPostThread_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -234,22 +248,29 @@ func (u *FeedGetPostThread_Output_Thread) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedGetPostThread_Output_Thread) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedGetPostThread_Output_Thread{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedGetPostThread_Output_Thread) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.defs#threadViewPost":
-		u.FeedDefs_ThreadViewPost = new(FeedDefs_ThreadViewPost)
-		return u.FeedDefs_ThreadViewPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_ThreadViewPost, feedDefs_ThreadViewPostParts]()
+		u.FeedDefs_ThreadViewPost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.feed.defs#notFoundPost":
 		u.FeedDefs_NotFoundPost = new(FeedDefs_NotFoundPost)
-		return u.FeedDefs_NotFoundPost.UnmarshalDAGCBOR(d)
+		return u.FeedDefs_NotFoundPost.decodeCBOR(d)
 	case "app.bsky.feed.defs#blockedPost":
-		u.FeedDefs_BlockedPost = new(FeedDefs_BlockedPost)
-		return u.FeedDefs_BlockedPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[FeedDefs_BlockedPost, feedDefs_BlockedPostParts]()
+		u.FeedDefs_BlockedPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedGetPostThread_Output_Thread"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedGetPostThread_Output_Thread")

@@ -182,6 +182,11 @@ func (s *FeedPost) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedPost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -189,7 +194,6 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -242,7 +246,7 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(FeedPost_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "langs":
@@ -278,9 +282,12 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Reply = new(FeedPost_ReplyRef)
-			if err := s.Reply.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[FeedPost_ReplyRef, feedPost_ReplyRefParts]()
+				s.Reply = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "facets":
 			if d.PeekNull() {
@@ -297,17 +304,15 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet, n0)
+				a0, w0 := lexutil.NewPtrsWith[RichtextFacet, richtextFacetParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -321,7 +326,7 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(FeedPost_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "entities":
@@ -339,17 +344,15 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedPost_Entity, n0)
+				a0, w0 := lexutil.NewPtrsWith[FeedPost_Entity, feedPost_EntityParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedPost_Entity)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -367,6 +370,7 @@ func (s *FeedPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -440,9 +444,21 @@ func (s *FeedPost_ReplyRef) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedPost_ReplyRefParts is the storage of the required struct fields of a FeedPost_ReplyRef.
+type feedPost_ReplyRefParts struct {
+	f0 atproto.RepoStrongRef
+	f1 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPost_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPost_ReplyRef{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedPost_ReplyRef) decodeCBOR(d *data.Decoder, grp *feedPost_ReplyRefParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -450,7 +466,6 @@ func (s *FeedPost_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -460,7 +475,10 @@ func (s *FeedPost_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "root":
-			s.Root = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(feedPost_ReplyRefParts)
+			}
+			s.Root = &grp.f0
 			if err := s.Root.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -469,7 +487,10 @@ func (s *FeedPost_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "parent":
-			s.Parent = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(feedPost_ReplyRefParts)
+			}
+			s.Parent = &grp.f1
 			if err := s.Parent.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -479,6 +500,7 @@ func (s *FeedPost_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -561,9 +583,20 @@ func (s *FeedPost_Entity) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedPost_EntityParts is the storage of the required struct fields of a FeedPost_Entity.
+type feedPost_EntityParts struct {
+	f0 FeedPost_TextSlice
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPost_Entity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPost_Entity{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedPost_Entity) decodeCBOR(d *data.Decoder, grp *feedPost_EntityParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -571,7 +604,6 @@ func (s *FeedPost_Entity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -591,8 +623,11 @@ func (s *FeedPost_Entity) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "index":
-			s.Index = new(FeedPost_TextSlice)
-			if err := s.Index.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(feedPost_EntityParts)
+			}
+			s.Index = &grp.f0
+			if err := s.Index.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "value":
@@ -607,6 +642,7 @@ func (s *FeedPost_Entity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -679,6 +715,11 @@ func (s *FeedPost_TextSlice) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPost_TextSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPost_TextSlice{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedPost_TextSlice) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -686,7 +727,6 @@ func (s *FeedPost_TextSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -717,6 +757,7 @@ func (s *FeedPost_TextSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -790,31 +831,39 @@ func (u *FeedPost_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedPost_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedPost_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedPost_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.images":
 		u.EmbedImages = new(EmbedImages)
-		return u.EmbedImages.UnmarshalDAGCBOR(d)
+		return u.EmbedImages.decodeCBOR(d)
 	case "app.bsky.embed.video":
 		u.EmbedVideo = new(EmbedVideo)
-		return u.EmbedVideo.UnmarshalDAGCBOR(d)
+		return u.EmbedVideo.decodeCBOR(d)
 	case "app.bsky.embed.gallery":
 		u.EmbedGallery = new(EmbedGallery)
-		return u.EmbedGallery.UnmarshalDAGCBOR(d)
+		return u.EmbedGallery.decodeCBOR(d)
 	case "app.bsky.embed.external":
-		u.EmbedExternal = new(EmbedExternal)
-		return u.EmbedExternal.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedExternal, embedExternalParts]()
+		u.EmbedExternal = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.record":
-		u.EmbedRecord = new(EmbedRecord)
-		return u.EmbedRecord.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecord, embedRecordParts]()
+		u.EmbedRecord = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.embed.recordWithMedia":
-		u.EmbedRecordWithMedia = new(EmbedRecordWithMedia)
-		return u.EmbedRecordWithMedia.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedRecordWithMedia, embedRecordWithMediaParts]()
+		u.EmbedRecordWithMedia = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedPost_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedPost_Embed")
@@ -856,16 +905,21 @@ func (u *FeedPost_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedPost_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedPost_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedPost_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedPost_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedPost_Labels")

@@ -108,6 +108,11 @@ func (s *FeedPostgate) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPostgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPostgate{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedPostgate) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -115,7 +120,6 @@ func (s *FeedPostgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -155,17 +159,15 @@ func (s *FeedPostgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedPostgate_EmbeddingRules_Elem, n0)
+				a0 := lexutil.NewPtrs[FeedPostgate_EmbeddingRules_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedPostgate_EmbeddingRules_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -203,6 +205,7 @@ func (s *FeedPostgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -253,6 +256,11 @@ func (s *FeedPostgate_DisableRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedPostgate_DisableRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedPostgate_DisableRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedPostgate_DisableRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -260,7 +268,6 @@ func (s *FeedPostgate_DisableRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -279,6 +286,7 @@ func (s *FeedPostgate_DisableRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -317,16 +325,21 @@ func (u *FeedPostgate_EmbeddingRules_Elem) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedPostgate_EmbeddingRules_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedPostgate_EmbeddingRules_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedPostgate_EmbeddingRules_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.postgate#disableRule":
 		u.FeedPostgate_DisableRule = new(FeedPostgate_DisableRule)
-		return u.FeedPostgate_DisableRule.UnmarshalDAGCBOR(d)
+		return u.FeedPostgate_DisableRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedPostgate_EmbeddingRules_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedPostgate_EmbeddingRules_Elem")

@@ -87,9 +87,20 @@ func (s *FeedRepost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// feedRepostParts is the storage of the required struct fields of a FeedRepost.
+type feedRepostParts struct {
+	f0 atproto.RepoStrongRef
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedRepost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *FeedRepost) decodeCBOR(d *data.Decoder, grp *feedRepostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -97,7 +108,6 @@ func (s *FeedRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -122,7 +132,10 @@ func (s *FeedRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "subject":
-			s.Subject = new(atproto.RepoStrongRef)
+			if grp == nil {
+				grp = new(feedRepostParts)
+			}
+			s.Subject = &grp.f0
 			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -138,6 +151,7 @@ func (s *FeedRepost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

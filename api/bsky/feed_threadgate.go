@@ -108,6 +108,11 @@ func (s *FeedThreadgate) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedThreadgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedThreadgate{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedThreadgate) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -115,7 +120,6 @@ func (s *FeedThreadgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -149,17 +153,15 @@ func (s *FeedThreadgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedThreadgate_Allow_Elem, n0)
+				a0 := lexutil.NewPtrs[FeedThreadgate_Allow_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedThreadgate_Allow_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -203,6 +205,7 @@ func (s *FeedThreadgate) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -253,6 +256,11 @@ func (s *FeedThreadgate_MentionRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedThreadgate_MentionRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedThreadgate_MentionRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedThreadgate_MentionRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -260,7 +268,6 @@ func (s *FeedThreadgate_MentionRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -279,6 +286,7 @@ func (s *FeedThreadgate_MentionRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -329,6 +337,11 @@ func (s *FeedThreadgate_FollowerRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedThreadgate_FollowerRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedThreadgate_FollowerRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedThreadgate_FollowerRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -336,7 +349,6 @@ func (s *FeedThreadgate_FollowerRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -355,6 +367,7 @@ func (s *FeedThreadgate_FollowerRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -405,6 +418,11 @@ func (s *FeedThreadgate_FollowingRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedThreadgate_FollowingRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedThreadgate_FollowingRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedThreadgate_FollowingRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -412,7 +430,6 @@ func (s *FeedThreadgate_FollowingRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -431,6 +448,7 @@ func (s *FeedThreadgate_FollowingRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -492,6 +510,11 @@ func (s *FeedThreadgate_ListRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *FeedThreadgate_ListRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = FeedThreadgate_ListRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *FeedThreadgate_ListRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -499,7 +522,6 @@ func (s *FeedThreadgate_ListRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -524,6 +546,7 @@ func (s *FeedThreadgate_ListRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -583,25 +606,30 @@ func (u *FeedThreadgate_Allow_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *FeedThreadgate_Allow_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = FeedThreadgate_Allow_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *FeedThreadgate_Allow_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.feed.threadgate#mentionRule":
 		u.FeedThreadgate_MentionRule = new(FeedThreadgate_MentionRule)
-		return u.FeedThreadgate_MentionRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_MentionRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followerRule":
 		u.FeedThreadgate_FollowerRule = new(FeedThreadgate_FollowerRule)
-		return u.FeedThreadgate_FollowerRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowerRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#followingRule":
 		u.FeedThreadgate_FollowingRule = new(FeedThreadgate_FollowingRule)
-		return u.FeedThreadgate_FollowingRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_FollowingRule.decodeCBOR(d)
 	case "app.bsky.feed.threadgate#listRule":
 		u.FeedThreadgate_ListRule = new(FeedThreadgate_ListRule)
-		return u.FeedThreadgate_ListRule.UnmarshalDAGCBOR(d)
+		return u.FeedThreadgate_ListRule.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "FeedThreadgate_Allow_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "FeedThreadgate_Allow_Elem")

@@ -155,6 +155,11 @@ func (s *GraphDefs_ListViewBasic) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_ListViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_ListViewBasic{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphDefs_ListViewBasic) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -162,7 +167,6 @@ func (s *GraphDefs_ListViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -220,17 +224,15 @@ func (s *GraphDefs_ListViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -244,7 +246,7 @@ func (s *GraphDefs_ListViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(GraphDefs_ListViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "purpose":
@@ -283,6 +285,7 @@ func (s *GraphDefs_ListViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -480,9 +483,20 @@ func (s *GraphDefs_ListView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphDefs_ListViewParts is the storage of the required struct fields of a GraphDefs_ListView.
+type graphDefs_ListViewParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_ListView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphDefs_ListView) decodeCBOR(d *data.Decoder, grp *graphDefs_ListViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -490,7 +504,6 @@ func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -548,17 +561,15 @@ func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -572,12 +583,15 @@ func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(GraphDefs_ListViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileView)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphDefs_ListViewParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "purpose":
@@ -631,17 +645,15 @@ func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet, n0)
+				a0, w0 := lexutil.NewPtrsWith[RichtextFacet, richtextFacetParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -653,6 +665,7 @@ func (s *GraphDefs_ListView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -724,9 +737,20 @@ func (s *GraphDefs_ListItemView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphDefs_ListItemViewParts is the storage of the required struct fields of a GraphDefs_ListItemView.
+type graphDefs_ListItemViewParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_ListItemView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_ListItemView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphDefs_ListItemView) decodeCBOR(d *data.Decoder, grp *graphDefs_ListItemViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -734,7 +758,6 @@ func (s *GraphDefs_ListItemView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -754,8 +777,11 @@ func (s *GraphDefs_ListItemView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ActorDefs_ProfileView)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphDefs_ListItemViewParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -764,6 +790,7 @@ func (s *GraphDefs_ListItemView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -957,9 +984,20 @@ func (s *GraphDefs_StarterPackView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphDefs_StarterPackViewParts is the storage of the required struct fields of a GraphDefs_StarterPackView.
+type graphDefs_StarterPackViewParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_StarterPackView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphDefs_StarterPackView) decodeCBOR(d *data.Decoder, grp *graphDefs_StarterPackViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -967,7 +1005,6 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -996,7 +1033,7 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.List = new(GraphDefs_ListViewBasic)
-			if err := s.List.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.List.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -1018,17 +1055,15 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedDefs_GeneratorView, n0)
+				a0, w0 := lexutil.NewPtrsWith[FeedDefs_GeneratorView, feedDefs_GeneratorViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedDefs_GeneratorView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1049,17 +1084,15 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1072,8 +1105,11 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Record = v
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileViewBasic)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphDefs_StarterPackViewParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -1109,17 +1145,15 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphDefs_ListItemView, n0)
+				a0, w0 := lexutil.NewPtrsWith[GraphDefs_ListItemView, graphDefs_ListItemViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphDefs_ListItemView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1143,6 +1177,7 @@ func (s *GraphDefs_StarterPackView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1298,9 +1333,20 @@ func (s *GraphDefs_StarterPackViewBasic) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphDefs_StarterPackViewBasicParts is the storage of the required struct fields of a GraphDefs_StarterPackViewBasic.
+type graphDefs_StarterPackViewBasicParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_StarterPackViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_StarterPackViewBasic{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphDefs_StarterPackViewBasic) decodeCBOR(d *data.Decoder, grp *graphDefs_StarterPackViewBasicParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1308,7 +1354,6 @@ func (s *GraphDefs_StarterPackViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1348,17 +1393,15 @@ func (s *GraphDefs_StarterPackViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -1371,8 +1414,11 @@ func (s *GraphDefs_StarterPackViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error
 				s.Record = v
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileViewBasic)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphDefs_StarterPackViewBasicParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -1423,6 +1469,7 @@ func (s *GraphDefs_StarterPackViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1502,6 +1549,11 @@ func (s *GraphDefs_ListViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_ListViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_ListViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphDefs_ListViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1509,7 +1561,6 @@ func (s *GraphDefs_ListViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1552,6 +1603,7 @@ func (s *GraphDefs_ListViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1622,6 +1674,11 @@ func (s *GraphDefs_NotFoundActor) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_NotFoundActor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_NotFoundActor{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphDefs_NotFoundActor) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1629,7 +1686,6 @@ func (s *GraphDefs_NotFoundActor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1660,6 +1716,7 @@ func (s *GraphDefs_NotFoundActor) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1787,6 +1844,11 @@ func (s *GraphDefs_Relationship) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphDefs_Relationship) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphDefs_Relationship{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphDefs_Relationship) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1794,7 +1856,6 @@ func (s *GraphDefs_Relationship) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1891,6 +1952,7 @@ func (s *GraphDefs_Relationship) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

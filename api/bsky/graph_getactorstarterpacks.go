@@ -125,6 +125,11 @@ func (s *GraphGetActorStarterPacks_Output) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetActorStarterPacks_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetActorStarterPacks_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphGetActorStarterPacks_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -132,7 +137,6 @@ func (s *GraphGetActorStarterPacks_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -166,17 +170,15 @@ func (s *GraphGetActorStarterPacks_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphDefs_StarterPackViewBasic, n0)
+				a0, w0 := lexutil.NewPtrsWith[GraphDefs_StarterPackViewBasic, graphDefs_StarterPackViewBasicParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphDefs_StarterPackViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -188,6 +190,7 @@ func (s *GraphGetActorStarterPacks_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

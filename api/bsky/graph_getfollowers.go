@@ -142,9 +142,20 @@ func (s *GraphGetFollowers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetFollowers_OutputParts is the storage of the required struct fields of a GraphGetFollowers_Output.
+type graphGetFollowers_OutputParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetFollowers_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetFollowers_Output) decodeCBOR(d *data.Decoder, grp *graphGetFollowers_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -152,7 +163,6 @@ func (s *GraphGetFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -178,8 +188,11 @@ func (s *GraphGetFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Cursor = &v
 			}
 		case "subject":
-			s.Subject = new(ActorDefs_ProfileView)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetFollowers_OutputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "followers":
@@ -191,17 +204,15 @@ func (s *GraphGetFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileView, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -213,6 +224,7 @@ func (s *GraphGetFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

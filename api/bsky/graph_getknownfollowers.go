@@ -135,9 +135,20 @@ func (s *GraphGetKnownFollowers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetKnownFollowers_OutputParts is the storage of the required struct fields of a GraphGetKnownFollowers_Output.
+type graphGetKnownFollowers_OutputParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetKnownFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetKnownFollowers_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetKnownFollowers_Output) decodeCBOR(d *data.Decoder, grp *graphGetKnownFollowers_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -145,7 +156,6 @@ func (s *GraphGetKnownFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -171,8 +181,11 @@ func (s *GraphGetKnownFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 				s.Cursor = &v
 			}
 		case "subject":
-			s.Subject = new(ActorDefs_ProfileView)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetKnownFollowers_OutputParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "followers":
@@ -184,17 +197,15 @@ func (s *GraphGetKnownFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileView, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -206,6 +217,7 @@ func (s *GraphGetKnownFollowers_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -135,9 +135,20 @@ func (s *GraphGetList_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetList_OutputParts is the storage of the required struct fields of a GraphGetList_Output.
+type graphGetList_OutputParts struct {
+	f0 GraphDefs_ListView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetList_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetList_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetList_Output) decodeCBOR(d *data.Decoder, grp *graphGetList_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -145,7 +156,6 @@ func (s *GraphGetList_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -155,8 +165,11 @@ func (s *GraphGetList_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "list":
-			s.List = new(GraphDefs_ListView)
-			if err := s.List.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetList_OutputParts)
+			}
+			s.List = &grp.f0
+			if err := s.List.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -172,17 +185,15 @@ func (s *GraphGetList_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphDefs_ListItemView, n0)
+				a0, w0 := lexutil.NewPtrsWith[GraphDefs_ListItemView, graphDefs_ListItemViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphDefs_ListItemView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -206,6 +217,7 @@ func (s *GraphGetList_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

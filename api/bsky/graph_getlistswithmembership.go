@@ -134,6 +134,11 @@ func (s *GraphGetListsWithMembership_Output) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetListsWithMembership_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetListsWithMembership_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphGetListsWithMembership_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -141,7 +146,6 @@ func (s *GraphGetListsWithMembership_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -175,17 +179,15 @@ func (s *GraphGetListsWithMembership_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphGetListsWithMembership_ListWithMembership, n0)
+				a0, w0 := lexutil.NewPtrsWith[GraphGetListsWithMembership_ListWithMembership, graphGetListsWithMembership_ListWithMembershipParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphGetListsWithMembership_ListWithMembership)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -197,6 +199,7 @@ func (s *GraphGetListsWithMembership_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -284,9 +287,20 @@ func (s *GraphGetListsWithMembership_ListWithMembership) MarshalDAGCBOR(e *data.
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetListsWithMembership_ListWithMembershipParts is the storage of the required struct fields of a GraphGetListsWithMembership_ListWithMembership.
+type graphGetListsWithMembership_ListWithMembershipParts struct {
+	f0 GraphDefs_ListView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetListsWithMembership_ListWithMembership) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetListsWithMembership_ListWithMembership{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetListsWithMembership_ListWithMembership) decodeCBOR(d *data.Decoder, grp *graphGetListsWithMembership_ListWithMembershipParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -294,7 +308,6 @@ func (s *GraphGetListsWithMembership_ListWithMembership) UnmarshalDAGCBOR(d *dat
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -304,8 +317,11 @@ func (s *GraphGetListsWithMembership_ListWithMembership) UnmarshalDAGCBOR(d *dat
 		prev = k
 		switch string(k) {
 		case "list":
-			s.List = new(GraphDefs_ListView)
-			if err := s.List.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetListsWithMembership_ListWithMembershipParts)
+			}
+			s.List = &grp.f0
+			if err := s.List.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -319,9 +335,12 @@ func (s *GraphGetListsWithMembership_ListWithMembership) UnmarshalDAGCBOR(d *dat
 				}
 				break
 			}
-			s.ListItem = new(GraphDefs_ListItemView)
-			if err := s.ListItem.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[GraphDefs_ListItemView, graphDefs_ListItemViewParts]()
+				s.ListItem = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		default:
 			if err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {
@@ -329,6 +348,7 @@ func (s *GraphGetListsWithMembership_ListWithMembership) UnmarshalDAGCBOR(d *dat
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

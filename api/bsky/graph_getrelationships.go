@@ -115,6 +115,11 @@ func (s *GraphGetRelationships_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetRelationships_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetRelationships_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphGetRelationships_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -122,7 +127,6 @@ func (s *GraphGetRelationships_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -156,17 +160,15 @@ func (s *GraphGetRelationships_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphGetRelationships_Output_Relationships_Elem, n0)
+				a0 := lexutil.NewPtrs[GraphGetRelationships_Output_Relationships_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphGetRelationships_Output_Relationships_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -178,6 +180,7 @@ func (s *GraphGetRelationships_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -237,19 +240,24 @@ func (u *GraphGetRelationships_Output_Relationships_Elem) MarshalDAGCBOR(e *data
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *GraphGetRelationships_Output_Relationships_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = GraphGetRelationships_Output_Relationships_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *GraphGetRelationships_Output_Relationships_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.graph.defs#relationship":
 		u.GraphDefs_Relationship = new(GraphDefs_Relationship)
-		return u.GraphDefs_Relationship.UnmarshalDAGCBOR(d)
+		return u.GraphDefs_Relationship.decodeCBOR(d)
 	case "app.bsky.graph.defs#notFoundActor":
 		u.GraphDefs_NotFoundActor = new(GraphDefs_NotFoundActor)
-		return u.GraphDefs_NotFoundActor.UnmarshalDAGCBOR(d)
+		return u.GraphDefs_NotFoundActor.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "GraphGetRelationships_Output_Relationships_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "GraphGetRelationships_Output_Relationships_Elem")

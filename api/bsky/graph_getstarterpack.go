@@ -87,9 +87,20 @@ func (s *GraphGetStarterPack_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetStarterPack_OutputParts is the storage of the required struct fields of a GraphGetStarterPack_Output.
+type graphGetStarterPack_OutputParts struct {
+	f0 GraphDefs_StarterPackView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetStarterPack_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetStarterPack_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetStarterPack_Output) decodeCBOR(d *data.Decoder, grp *graphGetStarterPack_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -97,7 +108,6 @@ func (s *GraphGetStarterPack_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,8 +121,11 @@ func (s *GraphGetStarterPack_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "starterPack":
-			s.StarterPack = new(GraphDefs_StarterPackView)
-			if err := s.StarterPack.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetStarterPack_OutputParts)
+			}
+			s.StarterPack = &grp.f0
+			if err := s.StarterPack.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -121,6 +134,7 @@ func (s *GraphGetStarterPack_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -125,6 +125,11 @@ func (s *GraphGetStarterPacksWithMembership_Output) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetStarterPacksWithMembership_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetStarterPacksWithMembership_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphGetStarterPacksWithMembership_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -132,7 +137,6 @@ func (s *GraphGetStarterPacksWithMembership_Output) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -166,17 +170,15 @@ func (s *GraphGetStarterPacksWithMembership_Output) UnmarshalDAGCBOR(d *data.Dec
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GraphGetStarterPacksWithMembership_StarterPackWithMembership, n0)
+				a0, w0 := lexutil.NewPtrsWith[GraphGetStarterPacksWithMembership_StarterPackWithMembership, graphGetStarterPacksWithMembership_StarterPackWithMembershipParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GraphGetStarterPacksWithMembership_StarterPackWithMembership)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -188,6 +190,7 @@ func (s *GraphGetStarterPacksWithMembership_Output) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -275,9 +278,20 @@ func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) MarshalDA
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// graphGetStarterPacksWithMembership_StarterPackWithMembershipParts is the storage of the required struct fields of a GraphGetStarterPacksWithMembership_StarterPackWithMembership.
+type graphGetStarterPacksWithMembership_StarterPackWithMembershipParts struct {
+	f0 GraphDefs_StarterPackView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphGetStarterPacksWithMembership_StarterPackWithMembership{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) decodeCBOR(d *data.Decoder, grp *graphGetStarterPacksWithMembership_StarterPackWithMembershipParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -285,7 +299,6 @@ func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) Unmarshal
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -305,13 +318,19 @@ func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) Unmarshal
 				}
 				break
 			}
-			s.ListItem = new(GraphDefs_ListItemView)
-			if err := s.ListItem.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[GraphDefs_ListItemView, graphDefs_ListItemViewParts]()
+				s.ListItem = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "starterPack":
-			s.StarterPack = new(GraphDefs_StarterPackView)
-			if err := s.StarterPack.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(graphGetStarterPacksWithMembership_StarterPackWithMembershipParts)
+			}
+			s.StarterPack = &grp.f0
+			if err := s.StarterPack.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -320,6 +339,7 @@ func (s *GraphGetStarterPacksWithMembership_StarterPackWithMembership) Unmarshal
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

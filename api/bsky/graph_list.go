@@ -139,6 +139,11 @@ func (s *GraphList) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GraphList) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GraphList{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GraphList) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -146,7 +151,6 @@ func (s *GraphList) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -185,7 +189,7 @@ func (s *GraphList) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(GraphList_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "purpose":
@@ -227,17 +231,15 @@ func (s *GraphList) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet, n0)
+				a0, w0 := lexutil.NewPtrsWith[RichtextFacet, richtextFacetParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -249,6 +251,7 @@ func (s *GraphList) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -287,16 +290,21 @@ func (u *GraphList_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *GraphList_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = GraphList_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *GraphList_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "GraphList_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "GraphList_Labels")

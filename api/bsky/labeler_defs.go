@@ -132,9 +132,20 @@ func (s *LabelerDefs_LabelerView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// labelerDefs_LabelerViewParts is the storage of the required struct fields of a LabelerDefs_LabelerView.
+type labelerDefs_LabelerViewParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerDefs_LabelerView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerDefs_LabelerView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *LabelerDefs_LabelerView) decodeCBOR(d *data.Decoder, grp *labelerDefs_LabelerViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -142,7 +153,6 @@ func (s *LabelerDefs_LabelerView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -182,17 +192,15 @@ func (s *LabelerDefs_LabelerView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -206,12 +214,15 @@ func (s *LabelerDefs_LabelerView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(LabelerDefs_LabelerViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileView)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(labelerDefs_LabelerViewParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -238,6 +249,7 @@ func (s *LabelerDefs_LabelerView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -434,9 +446,21 @@ func (s *LabelerDefs_LabelerViewDetailed) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// labelerDefs_LabelerViewDetailedParts is the storage of the required struct fields of a LabelerDefs_LabelerViewDetailed.
+type labelerDefs_LabelerViewDetailedParts struct {
+	f0 ActorDefs_ProfileView
+	f1 LabelerDefs_LabelerPolicies
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerDefs_LabelerViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerDefs_LabelerViewDetailed{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *LabelerDefs_LabelerViewDetailed) decodeCBOR(d *data.Decoder, grp *labelerDefs_LabelerViewDetailedParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -444,7 +468,6 @@ func (s *LabelerDefs_LabelerViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -484,17 +507,15 @@ func (s *LabelerDefs_LabelerViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -508,17 +529,23 @@ func (s *LabelerDefs_LabelerViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) erro
 				break
 			}
 			s.Viewer = new(LabelerDefs_LabelerViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "creator":
-			s.Creator = new(ActorDefs_ProfileView)
-			if err := s.Creator.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(labelerDefs_LabelerViewDetailedParts)
+			}
+			s.Creator = &grp.f0
+			if err := s.Creator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "policies":
-			s.Policies = new(LabelerDefs_LabelerPolicies)
-			if err := s.Policies.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(labelerDefs_LabelerViewDetailedParts)
+			}
+			s.Policies = &grp.f1
+			if err := s.Policies.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "indexedAt":
@@ -623,6 +650,7 @@ func (s *LabelerDefs_LabelerViewDetailed) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -684,6 +712,11 @@ func (s *LabelerDefs_LabelerViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerDefs_LabelerViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerDefs_LabelerViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelerDefs_LabelerViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -691,7 +724,6 @@ func (s *LabelerDefs_LabelerViewerState) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -722,6 +754,7 @@ func (s *LabelerDefs_LabelerViewerState) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -806,6 +839,11 @@ func (s *LabelerDefs_LabelerPolicies) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerDefs_LabelerPolicies) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerDefs_LabelerPolicies{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelerDefs_LabelerPolicies) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -813,7 +851,6 @@ func (s *LabelerDefs_LabelerPolicies) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -861,17 +898,15 @@ func (s *LabelerDefs_LabelerPolicies) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_LabelValueDefinition, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_LabelValueDefinition](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_LabelValueDefinition)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -883,6 +918,7 @@ func (s *LabelerDefs_LabelerPolicies) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

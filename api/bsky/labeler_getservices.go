@@ -111,6 +111,11 @@ func (s *LabelerGetServices_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerGetServices_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerGetServices_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *LabelerGetServices_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -118,7 +123,6 @@ func (s *LabelerGetServices_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -140,17 +144,15 @@ func (s *LabelerGetServices_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*LabelerGetServices_Output_Views_Elem, n0)
+				a0 := lexutil.NewPtrs[LabelerGetServices_Output_Views_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(LabelerGetServices_Output_Views_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -162,6 +164,7 @@ func (s *LabelerGetServices_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -221,19 +224,26 @@ func (u *LabelerGetServices_Output_Views_Elem) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *LabelerGetServices_Output_Views_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = LabelerGetServices_Output_Views_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *LabelerGetServices_Output_Views_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.labeler.defs#labelerView":
-		u.LabelerDefs_LabelerView = new(LabelerDefs_LabelerView)
-		return u.LabelerDefs_LabelerView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[LabelerDefs_LabelerView, labelerDefs_LabelerViewParts]()
+		u.LabelerDefs_LabelerView = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.labeler.defs#labelerViewDetailed":
-		u.LabelerDefs_LabelerViewDetailed = new(LabelerDefs_LabelerViewDetailed)
-		return u.LabelerDefs_LabelerViewDetailed.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[LabelerDefs_LabelerViewDetailed, labelerDefs_LabelerViewDetailedParts]()
+		u.LabelerDefs_LabelerViewDetailed = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "LabelerGetServices_Output_Views_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "LabelerGetServices_Output_Views_Elem")

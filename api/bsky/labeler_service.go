@@ -135,9 +135,20 @@ func (s *LabelerService) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// labelerServiceParts is the storage of the required struct fields of a LabelerService.
+type labelerServiceParts struct {
+	f0 LabelerDefs_LabelerPolicies
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *LabelerService) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = LabelerService{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *LabelerService) decodeCBOR(d *data.Decoder, grp *labelerServiceParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -145,7 +156,6 @@ func (s *LabelerService) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -166,12 +176,15 @@ func (s *LabelerService) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(LabelerService_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "policies":
-			s.Policies = new(LabelerDefs_LabelerPolicies)
-			if err := s.Policies.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(labelerServiceParts)
+			}
+			s.Policies = &grp.f0
+			if err := s.Policies.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -264,6 +277,7 @@ func (s *LabelerService) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -302,16 +316,21 @@ func (u *LabelerService_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *LabelerService_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = LabelerService_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *LabelerService_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "LabelerService_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "LabelerService_Labels")

@@ -46,6 +46,11 @@ func (s *NotificationDefs_RecordDeleted) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_RecordDeleted) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_RecordDeleted{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_RecordDeleted) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -53,7 +58,6 @@ func (s *NotificationDefs_RecordDeleted) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -72,6 +76,7 @@ func (s *NotificationDefs_RecordDeleted) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -142,6 +147,11 @@ func (s *NotificationDefs_ChatPreference) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_ChatPreference{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_ChatPreference) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -149,7 +159,6 @@ func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -180,6 +189,7 @@ func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -259,6 +269,11 @@ func (s *NotificationDefs_FilterablePreference) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_FilterablePreference) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_FilterablePreference{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_FilterablePreference) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -266,7 +281,6 @@ func (s *NotificationDefs_FilterablePreference) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -303,6 +317,7 @@ func (s *NotificationDefs_FilterablePreference) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -371,6 +386,11 @@ func (s *NotificationDefs_Preference) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_Preference) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_Preference{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_Preference) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -378,7 +398,6 @@ func (s *NotificationDefs_Preference) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -409,6 +428,7 @@ func (s *NotificationDefs_Preference) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -625,9 +645,32 @@ func (s *NotificationDefs_Preferences) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationDefs_PreferencesParts is the storage of the required struct fields of a NotificationDefs_Preferences.
+type notificationDefs_PreferencesParts struct {
+	f0  NotificationDefs_ChatPreference
+	f1  NotificationDefs_FilterablePreference
+	f2  NotificationDefs_FilterablePreference
+	f3  NotificationDefs_FilterablePreference
+	f4  NotificationDefs_FilterablePreference
+	f5  NotificationDefs_FilterablePreference
+	f6  NotificationDefs_FilterablePreference
+	f7  NotificationDefs_Preference
+	f8  NotificationDefs_Preference
+	f9  NotificationDefs_FilterablePreference
+	f10 NotificationDefs_Preference
+	f11 NotificationDefs_FilterablePreference
+	f12 NotificationDefs_Preference
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_Preferences{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationDefs_Preferences) decodeCBOR(d *data.Decoder, grp *notificationDefs_PreferencesParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -635,7 +678,6 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -645,13 +687,19 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "chat":
-			s.Chat = new(NotificationDefs_ChatPreference)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Chat = &grp.f0
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "like":
-			s.Like = new(NotificationDefs_FilterablePreference)
-			if err := s.Like.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Like = &grp.f1
+			if err := s.Like.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -659,58 +707,91 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "quote":
-			s.Quote = new(NotificationDefs_FilterablePreference)
-			if err := s.Quote.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Quote = &grp.f2
+			if err := s.Quote.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reply":
-			s.Reply = new(NotificationDefs_FilterablePreference)
-			if err := s.Reply.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Reply = &grp.f3
+			if err := s.Reply.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "follow":
-			s.Follow = new(NotificationDefs_FilterablePreference)
-			if err := s.Follow.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Follow = &grp.f4
+			if err := s.Follow.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "repost":
-			s.Repost = new(NotificationDefs_FilterablePreference)
-			if err := s.Repost.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Repost = &grp.f5
+			if err := s.Repost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "mention":
-			s.Mention = new(NotificationDefs_FilterablePreference)
-			if err := s.Mention.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Mention = &grp.f6
+			if err := s.Mention.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "verified":
-			s.Verified = new(NotificationDefs_Preference)
-			if err := s.Verified.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Verified = &grp.f7
+			if err := s.Verified.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "unverified":
-			s.Unverified = new(NotificationDefs_Preference)
-			if err := s.Unverified.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Unverified = &grp.f8
+			if err := s.Unverified.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "likeViaRepost":
-			s.LikeViaRepost = new(NotificationDefs_FilterablePreference)
-			if err := s.LikeViaRepost.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.LikeViaRepost = &grp.f9
+			if err := s.LikeViaRepost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subscribedPost":
-			s.SubscribedPost = new(NotificationDefs_Preference)
-			if err := s.SubscribedPost.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.SubscribedPost = &grp.f10
+			if err := s.SubscribedPost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "repostViaRepost":
-			s.RepostViaRepost = new(NotificationDefs_FilterablePreference)
-			if err := s.RepostViaRepost.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.RepostViaRepost = &grp.f11
+			if err := s.RepostViaRepost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "starterpackJoined":
-			s.StarterpackJoined = new(NotificationDefs_Preference)
-			if err := s.StarterpackJoined.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.StarterpackJoined = &grp.f12
+			if err := s.StarterpackJoined.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -719,6 +800,7 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -787,6 +869,11 @@ func (s *NotificationDefs_ActivitySubscription) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_ActivitySubscription) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_ActivitySubscription{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_ActivitySubscription) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -794,7 +881,6 @@ func (s *NotificationDefs_ActivitySubscription) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -825,6 +911,7 @@ func (s *NotificationDefs_ActivitySubscription) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -896,9 +983,20 @@ func (s *NotificationDefs_SubjectActivitySubscription) MarshalDAGCBOR(e *data.En
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationDefs_SubjectActivitySubscriptionParts is the storage of the required struct fields of a NotificationDefs_SubjectActivitySubscription.
+type notificationDefs_SubjectActivitySubscriptionParts struct {
+	f0 NotificationDefs_ActivitySubscription
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_SubjectActivitySubscription) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_SubjectActivitySubscription{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationDefs_SubjectActivitySubscription) decodeCBOR(d *data.Decoder, grp *notificationDefs_SubjectActivitySubscriptionParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -906,7 +1004,6 @@ func (s *NotificationDefs_SubjectActivitySubscription) UnmarshalDAGCBOR(d *data.
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -926,8 +1023,11 @@ func (s *NotificationDefs_SubjectActivitySubscription) UnmarshalDAGCBOR(d *data.
 				s.Subject = v
 			}
 		case "activitySubscription":
-			s.ActivitySubscription = new(NotificationDefs_ActivitySubscription)
-			if err := s.ActivitySubscription.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_SubjectActivitySubscriptionParts)
+			}
+			s.ActivitySubscription = &grp.f0
+			if err := s.ActivitySubscription.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -936,6 +1036,7 @@ func (s *NotificationDefs_SubjectActivitySubscription) UnmarshalDAGCBOR(d *data.
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -61,9 +61,20 @@ func (s *NotificationGetPreferences_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationGetPreferences_OutputParts is the storage of the required struct fields of a NotificationGetPreferences_Output.
+type notificationGetPreferences_OutputParts struct {
+	f0 NotificationDefs_Preferences
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationGetPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationGetPreferences_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationGetPreferences_Output) decodeCBOR(d *data.Decoder, grp *notificationGetPreferences_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +82,6 @@ func (s *NotificationGetPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -85,8 +95,11 @@ func (s *NotificationGetPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				return err
 			}
 		case "preferences":
-			s.Preferences = new(NotificationDefs_Preferences)
-			if err := s.Preferences.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationGetPreferences_OutputParts)
+			}
+			s.Preferences = &grp.f0
+			if err := s.Preferences.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -95,6 +108,7 @@ func (s *NotificationGetPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -102,6 +102,11 @@ func (s *NotificationGetUnreadCount_Output) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationGetUnreadCount_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationGetUnreadCount_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationGetUnreadCount_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -109,7 +114,6 @@ func (s *NotificationGetUnreadCount_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -134,6 +138,7 @@ func (s *NotificationGetUnreadCount_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

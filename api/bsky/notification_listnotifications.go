@@ -168,6 +168,11 @@ func (s *NotificationListNotifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationListNotifications_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationListNotifications_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationListNotifications_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -175,7 +180,6 @@ func (s *NotificationListNotifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -233,17 +237,15 @@ func (s *NotificationListNotifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*NotificationListNotifications_Notification, n0)
+				a0, w0 := lexutil.NewPtrsWith[NotificationListNotifications_Notification, notificationListNotifications_NotificationParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(NotificationListNotifications_Notification)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -255,6 +257,7 @@ func (s *NotificationListNotifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -435,9 +438,20 @@ func (s *NotificationListNotifications_Notification) MarshalDAGCBOR(e *data.Enco
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationListNotifications_NotificationParts is the storage of the required struct fields of a NotificationListNotifications_Notification.
+type notificationListNotifications_NotificationParts struct {
+	f0 ActorDefs_ProfileView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationListNotifications_Notification{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationListNotifications_Notification) decodeCBOR(d *data.Decoder, grp *notificationListNotifications_NotificationParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -445,7 +459,6 @@ func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.De
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -471,8 +484,11 @@ func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.De
 				return err
 			}
 		case "author":
-			s.Author = new(ActorDefs_ProfileView)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationListNotifications_NotificationParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "isRead":
@@ -496,17 +512,15 @@ func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.De
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -537,9 +551,12 @@ func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.De
 				}
 				break
 			}
-			s.StarterPack = new(GraphDefs_StarterPackViewBasic)
-			if err := s.StarterPack.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[GraphDefs_StarterPackViewBasic, graphDefs_StarterPackViewBasicParts]()
+				s.StarterPack = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "reasonSubject":
 			if d.PeekNull() {
@@ -559,6 +576,7 @@ func (s *NotificationListNotifications_Notification) UnmarshalDAGCBOR(d *data.De
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -72,9 +72,20 @@ func (s *NotificationPutActivitySubscription_Input) MarshalDAGCBOR(e *data.Encod
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationPutActivitySubscription_InputParts is the storage of the required struct fields of a NotificationPutActivitySubscription_Input.
+type notificationPutActivitySubscription_InputParts struct {
+	f0 NotificationDefs_ActivitySubscription
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutActivitySubscription_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutActivitySubscription_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationPutActivitySubscription_Input) decodeCBOR(d *data.Decoder, grp *notificationPutActivitySubscription_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -82,7 +93,6 @@ func (s *NotificationPutActivitySubscription_Input) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -102,8 +112,11 @@ func (s *NotificationPutActivitySubscription_Input) UnmarshalDAGCBOR(d *data.Dec
 				s.Subject = v
 			}
 		case "activitySubscription":
-			s.ActivitySubscription = new(NotificationDefs_ActivitySubscription)
-			if err := s.ActivitySubscription.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationPutActivitySubscription_InputParts)
+			}
+			s.ActivitySubscription = &grp.f0
+			if err := s.ActivitySubscription.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -112,6 +125,7 @@ func (s *NotificationPutActivitySubscription_Input) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -186,6 +200,11 @@ func (s *NotificationPutActivitySubscription_Output) MarshalDAGCBOR(e *data.Enco
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutActivitySubscription_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutActivitySubscription_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationPutActivitySubscription_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -193,7 +212,6 @@ func (s *NotificationPutActivitySubscription_Output) UnmarshalDAGCBOR(d *data.De
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -220,7 +238,7 @@ func (s *NotificationPutActivitySubscription_Output) UnmarshalDAGCBOR(d *data.De
 				break
 			}
 			s.ActivitySubscription = new(NotificationDefs_ActivitySubscription)
-			if err := s.ActivitySubscription.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ActivitySubscription.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -229,6 +247,7 @@ func (s *NotificationPutActivitySubscription_Output) UnmarshalDAGCBOR(d *data.De
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -220,6 +220,11 @@ func (s *NotificationPutPreferencesV2_Input) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutPreferencesV2_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationPutPreferencesV2_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -227,7 +232,6 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -244,7 +248,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Chat = new(NotificationDefs_ChatPreference)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "like":
@@ -255,7 +259,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Like = new(NotificationDefs_FilterablePreference)
-			if err := s.Like.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Like.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -270,7 +274,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Quote = new(NotificationDefs_FilterablePreference)
-			if err := s.Quote.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Quote.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reply":
@@ -281,7 +285,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Reply = new(NotificationDefs_FilterablePreference)
-			if err := s.Reply.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Reply.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "follow":
@@ -292,7 +296,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Follow = new(NotificationDefs_FilterablePreference)
-			if err := s.Follow.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Follow.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "repost":
@@ -303,7 +307,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Repost = new(NotificationDefs_FilterablePreference)
-			if err := s.Repost.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Repost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "mention":
@@ -314,7 +318,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Mention = new(NotificationDefs_FilterablePreference)
-			if err := s.Mention.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Mention.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "verified":
@@ -325,7 +329,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Verified = new(NotificationDefs_Preference)
-			if err := s.Verified.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Verified.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "unverified":
@@ -336,7 +340,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.Unverified = new(NotificationDefs_Preference)
-			if err := s.Unverified.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Unverified.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "likeViaRepost":
@@ -347,7 +351,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.LikeViaRepost = new(NotificationDefs_FilterablePreference)
-			if err := s.LikeViaRepost.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.LikeViaRepost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subscribedPost":
@@ -358,7 +362,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.SubscribedPost = new(NotificationDefs_Preference)
-			if err := s.SubscribedPost.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.SubscribedPost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "repostViaRepost":
@@ -369,7 +373,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.RepostViaRepost = new(NotificationDefs_FilterablePreference)
-			if err := s.RepostViaRepost.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.RepostViaRepost.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "starterpackJoined":
@@ -380,7 +384,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 				break
 			}
 			s.StarterpackJoined = new(NotificationDefs_Preference)
-			if err := s.StarterpackJoined.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.StarterpackJoined.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -389,6 +393,7 @@ func (s *NotificationPutPreferencesV2_Input) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -449,9 +454,20 @@ func (s *NotificationPutPreferencesV2_Output) MarshalDAGCBOR(e *data.Encoder) er
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationPutPreferencesV2_OutputParts is the storage of the required struct fields of a NotificationPutPreferencesV2_Output.
+type notificationPutPreferencesV2_OutputParts struct {
+	f0 NotificationDefs_Preferences
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutPreferencesV2_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutPreferencesV2_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationPutPreferencesV2_Output) decodeCBOR(d *data.Decoder, grp *notificationPutPreferencesV2_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -459,7 +475,6 @@ func (s *NotificationPutPreferencesV2_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -473,8 +488,11 @@ func (s *NotificationPutPreferencesV2_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 				return err
 			}
 		case "preferences":
-			s.Preferences = new(NotificationDefs_Preferences)
-			if err := s.Preferences.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationPutPreferencesV2_OutputParts)
+			}
+			s.Preferences = &grp.f0
+			if err := s.Preferences.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -483,6 +501,7 @@ func (s *NotificationPutPreferencesV2_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

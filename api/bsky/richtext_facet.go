@@ -74,9 +74,20 @@ func (s *RichtextFacet) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// richtextFacetParts is the storage of the required struct fields of a RichtextFacet.
+type richtextFacetParts struct {
+	f0 RichtextFacet_ByteSlice
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RichtextFacet) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RichtextFacet{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *RichtextFacet) decodeCBOR(d *data.Decoder, grp *richtextFacetParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -84,7 +95,6 @@ func (s *RichtextFacet) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,8 +108,11 @@ func (s *RichtextFacet) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "index":
-			s.Index = new(RichtextFacet_ByteSlice)
-			if err := s.Index.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(richtextFacetParts)
+			}
+			s.Index = &grp.f0
+			if err := s.Index.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "features":
@@ -111,17 +124,15 @@ func (s *RichtextFacet) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*RichtextFacet_Features_Elem, n0)
+				a0 := lexutil.NewPtrs[RichtextFacet_Features_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(RichtextFacet_Features_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -133,6 +144,7 @@ func (s *RichtextFacet) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -194,6 +206,11 @@ func (s *RichtextFacet_Mention) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RichtextFacet_Mention) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RichtextFacet_Mention{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RichtextFacet_Mention) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -201,7 +218,6 @@ func (s *RichtextFacet_Mention) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -226,6 +242,7 @@ func (s *RichtextFacet_Mention) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -287,6 +304,11 @@ func (s *RichtextFacet_Link) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RichtextFacet_Link) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RichtextFacet_Link{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RichtextFacet_Link) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -294,7 +316,6 @@ func (s *RichtextFacet_Link) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -319,6 +340,7 @@ func (s *RichtextFacet_Link) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -380,6 +402,11 @@ func (s *RichtextFacet_Tag) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RichtextFacet_Tag) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RichtextFacet_Tag{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RichtextFacet_Tag) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -387,7 +414,6 @@ func (s *RichtextFacet_Tag) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -412,6 +438,7 @@ func (s *RichtextFacet_Tag) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -484,6 +511,11 @@ func (s *RichtextFacet_ByteSlice) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *RichtextFacet_ByteSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = RichtextFacet_ByteSlice{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *RichtextFacet_ByteSlice) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -491,7 +523,6 @@ func (s *RichtextFacet_ByteSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -522,6 +553,7 @@ func (s *RichtextFacet_ByteSlice) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -574,22 +606,27 @@ func (u *RichtextFacet_Features_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *RichtextFacet_Features_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = RichtextFacet_Features_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *RichtextFacet_Features_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.richtext.facet#mention":
 		u.RichtextFacet_Mention = new(RichtextFacet_Mention)
-		return u.RichtextFacet_Mention.UnmarshalDAGCBOR(d)
+		return u.RichtextFacet_Mention.decodeCBOR(d)
 	case "app.bsky.richtext.facet#link":
 		u.RichtextFacet_Link = new(RichtextFacet_Link)
-		return u.RichtextFacet_Link.UnmarshalDAGCBOR(d)
+		return u.RichtextFacet_Link.decodeCBOR(d)
 	case "app.bsky.richtext.facet#tag":
 		u.RichtextFacet_Tag = new(RichtextFacet_Tag)
-		return u.RichtextFacet_Tag.UnmarshalDAGCBOR(d)
+		return u.RichtextFacet_Tag.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "RichtextFacet_Features_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "RichtextFacet_Features_Elem")

@@ -57,6 +57,11 @@ func (s *UnspeccedDefs_SkeletonSearchPost) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_SkeletonSearchPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_SkeletonSearchPost{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_SkeletonSearchPost) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -64,7 +69,6 @@ func (s *UnspeccedDefs_SkeletonSearchPost) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -89,6 +93,7 @@ func (s *UnspeccedDefs_SkeletonSearchPost) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -150,6 +155,11 @@ func (s *UnspeccedDefs_SkeletonSearchActor) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_SkeletonSearchActor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_SkeletonSearchActor{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_SkeletonSearchActor) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -157,7 +167,6 @@ func (s *UnspeccedDefs_SkeletonSearchActor) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -182,6 +191,7 @@ func (s *UnspeccedDefs_SkeletonSearchActor) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -243,6 +253,11 @@ func (s *UnspeccedDefs_SkeletonSearchStarterPack) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_SkeletonSearchStarterPack) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_SkeletonSearchStarterPack{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_SkeletonSearchStarterPack) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -250,7 +265,6 @@ func (s *UnspeccedDefs_SkeletonSearchStarterPack) UnmarshalDAGCBOR(d *data.Decod
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -275,6 +289,7 @@ func (s *UnspeccedDefs_SkeletonSearchStarterPack) UnmarshalDAGCBOR(d *data.Decod
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -369,6 +384,11 @@ func (s *UnspeccedDefs_TrendingTopic) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_TrendingTopic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_TrendingTopic{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_TrendingTopic) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -376,7 +396,6 @@ func (s *UnspeccedDefs_TrendingTopic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -431,6 +450,7 @@ func (s *UnspeccedDefs_TrendingTopic) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -585,6 +605,11 @@ func (s *UnspeccedDefs_SkeletonTrend) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_SkeletonTrend) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_SkeletonTrend{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_SkeletonTrend) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -592,7 +617,6 @@ func (s *UnspeccedDefs_SkeletonTrend) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -697,6 +721,7 @@ func (s *UnspeccedDefs_SkeletonTrend) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -853,6 +878,11 @@ func (s *UnspeccedDefs_TrendView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_TrendView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_TrendView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_TrendView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -860,7 +890,6 @@ func (s *UnspeccedDefs_TrendView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -894,17 +923,15 @@ func (s *UnspeccedDefs_TrendView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -970,6 +997,7 @@ func (s *UnspeccedDefs_TrendView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1099,9 +1127,20 @@ func (s *UnspeccedDefs_ThreadItemPost) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// unspeccedDefs_ThreadItemPostParts is the storage of the required struct fields of a UnspeccedDefs_ThreadItemPost.
+type unspeccedDefs_ThreadItemPostParts struct {
+	f0 FeedDefs_PostView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_ThreadItemPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_ThreadItemPost{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *UnspeccedDefs_ThreadItemPost) decodeCBOR(d *data.Decoder, grp *unspeccedDefs_ThreadItemPostParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1109,7 +1148,6 @@ func (s *UnspeccedDefs_ThreadItemPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1119,8 +1157,11 @@ func (s *UnspeccedDefs_ThreadItemPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "post":
-			s.Post = new(FeedDefs_PostView)
-			if err := s.Post.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(unspeccedDefs_ThreadItemPostParts)
+			}
+			s.Post = &grp.f0
+			if err := s.Post.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -1187,6 +1228,7 @@ func (s *UnspeccedDefs_ThreadItemPost) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1237,6 +1279,11 @@ func (s *UnspeccedDefs_ThreadItemNoUnauthenticated) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_ThreadItemNoUnauthenticated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_ThreadItemNoUnauthenticated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_ThreadItemNoUnauthenticated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1244,7 +1291,6 @@ func (s *UnspeccedDefs_ThreadItemNoUnauthenticated) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1263,6 +1309,7 @@ func (s *UnspeccedDefs_ThreadItemNoUnauthenticated) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1313,6 +1360,11 @@ func (s *UnspeccedDefs_ThreadItemNotFound) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_ThreadItemNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_ThreadItemNotFound{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_ThreadItemNotFound) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1320,7 +1372,6 @@ func (s *UnspeccedDefs_ThreadItemNotFound) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1339,6 +1390,7 @@ func (s *UnspeccedDefs_ThreadItemNotFound) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1399,9 +1451,20 @@ func (s *UnspeccedDefs_ThreadItemBlocked) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// unspeccedDefs_ThreadItemBlockedParts is the storage of the required struct fields of a UnspeccedDefs_ThreadItemBlocked.
+type unspeccedDefs_ThreadItemBlockedParts struct {
+	f0 FeedDefs_BlockedAuthor
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_ThreadItemBlocked) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_ThreadItemBlocked{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *UnspeccedDefs_ThreadItemBlocked) decodeCBOR(d *data.Decoder, grp *unspeccedDefs_ThreadItemBlockedParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1409,7 +1472,6 @@ func (s *UnspeccedDefs_ThreadItemBlocked) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1423,8 +1485,11 @@ func (s *UnspeccedDefs_ThreadItemBlocked) UnmarshalDAGCBOR(d *data.Decoder) erro
 				return err
 			}
 		case "author":
-			s.Author = new(FeedDefs_BlockedAuthor)
-			if err := s.Author.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(unspeccedDefs_ThreadItemBlockedParts)
+			}
+			s.Author = &grp.f0
+			if err := s.Author.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1433,6 +1498,7 @@ func (s *UnspeccedDefs_ThreadItemBlocked) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1505,6 +1571,11 @@ func (s *UnspeccedDefs_AgeAssuranceState) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_AgeAssuranceState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_AgeAssuranceState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_AgeAssuranceState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1512,7 +1583,6 @@ func (s *UnspeccedDefs_AgeAssuranceState) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1549,6 +1619,7 @@ func (s *UnspeccedDefs_AgeAssuranceState) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1687,6 +1758,11 @@ func (s *UnspeccedDefs_AgeAssuranceEvent) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedDefs_AgeAssuranceEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedDefs_AgeAssuranceEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1694,7 +1770,6 @@ func (s *UnspeccedDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1791,6 +1866,7 @@ func (s *UnspeccedDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

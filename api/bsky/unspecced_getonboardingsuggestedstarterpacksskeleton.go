@@ -107,6 +107,11 @@ func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) MarshalDAGC
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -114,7 +119,6 @@ func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) UnmarshalDA
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -153,6 +157,7 @@ func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) UnmarshalDA
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

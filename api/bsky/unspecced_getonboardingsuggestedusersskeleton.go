@@ -136,6 +136,11 @@ func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetOnboardingSuggestedUsersSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -143,7 +148,6 @@ func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -206,6 +210,7 @@ func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -95,6 +95,11 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetPostThreadOtherV2_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetPostThreadOtherV2_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetPostThreadOtherV2_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -102,7 +107,6 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -124,17 +128,15 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) UnmarshalDAGCBOR(d *data.Decoder)
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedGetPostThreadOtherV2_ThreadItem, n0)
+				a0, w0 := lexutil.NewPtrsWith[UnspeccedGetPostThreadOtherV2_ThreadItem, unspeccedGetPostThreadOtherV2_ThreadItemParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedGetPostThreadOtherV2_ThreadItem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -146,6 +148,7 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -242,9 +245,20 @@ func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) MarshalDAGCBOR(e *data.Encode
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// unspeccedGetPostThreadOtherV2_ThreadItemParts is the storage of the required struct fields of a UnspeccedGetPostThreadOtherV2_ThreadItem.
+type unspeccedGetPostThreadOtherV2_ThreadItemParts struct {
+	f0 UnspeccedGetPostThreadOtherV2_ThreadItem_Value
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetPostThreadOtherV2_ThreadItem{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) decodeCBOR(d *data.Decoder, grp *unspeccedGetPostThreadOtherV2_ThreadItemParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -252,7 +266,6 @@ func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -278,8 +291,11 @@ func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) UnmarshalDAGCBOR(d *data.Deco
 				s.Depth = v
 			}
 		case "value":
-			s.Value = new(UnspeccedGetPostThreadOtherV2_ThreadItem_Value)
-			if err := s.Value.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(unspeccedGetPostThreadOtherV2_ThreadItemParts)
+			}
+			s.Value = &grp.f0
+			if err := s.Value.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -288,6 +304,7 @@ func (s *UnspeccedGetPostThreadOtherV2_ThreadItem) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -326,16 +343,22 @@ func (u *UnspeccedGetPostThreadOtherV2_ThreadItem_Value) MarshalDAGCBOR(e *data.
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *UnspeccedGetPostThreadOtherV2_ThreadItem_Value) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = UnspeccedGetPostThreadOtherV2_ThreadItem_Value{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *UnspeccedGetPostThreadOtherV2_ThreadItem_Value) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.unspecced.defs#threadItemPost":
-		u.UnspeccedDefs_ThreadItemPost = new(UnspeccedDefs_ThreadItemPost)
-		return u.UnspeccedDefs_ThreadItemPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[UnspeccedDefs_ThreadItemPost, unspeccedDefs_ThreadItemPostParts]()
+		u.UnspeccedDefs_ThreadItemPost = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "UnspeccedGetPostThreadOtherV2_ThreadItem_Value"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "UnspeccedGetPostThreadOtherV2_ThreadItem_Value")

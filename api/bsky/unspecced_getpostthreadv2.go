@@ -158,6 +158,11 @@ func (s *UnspeccedGetPostThreadV2_Output) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetPostThreadV2_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetPostThreadV2_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetPostThreadV2_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -165,7 +170,6 @@ func (s *UnspeccedGetPostThreadV2_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -187,17 +191,15 @@ func (s *UnspeccedGetPostThreadV2_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedGetPostThreadV2_ThreadItem, n0)
+				a0, w0 := lexutil.NewPtrsWith[UnspeccedGetPostThreadV2_ThreadItem, unspeccedGetPostThreadV2_ThreadItemParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedGetPostThreadV2_ThreadItem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -211,7 +213,7 @@ func (s *UnspeccedGetPostThreadV2_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				break
 			}
 			s.Threadgate = new(FeedDefs_ThreadgateView)
-			if err := s.Threadgate.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Threadgate.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "hasOtherReplies":
@@ -226,6 +228,7 @@ func (s *UnspeccedGetPostThreadV2_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -322,9 +325,20 @@ func (s *UnspeccedGetPostThreadV2_ThreadItem) MarshalDAGCBOR(e *data.Encoder) er
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// unspeccedGetPostThreadV2_ThreadItemParts is the storage of the required struct fields of a UnspeccedGetPostThreadV2_ThreadItem.
+type unspeccedGetPostThreadV2_ThreadItemParts struct {
+	f0 UnspeccedGetPostThreadV2_ThreadItem_Value
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetPostThreadV2_ThreadItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetPostThreadV2_ThreadItem{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *UnspeccedGetPostThreadV2_ThreadItem) decodeCBOR(d *data.Decoder, grp *unspeccedGetPostThreadV2_ThreadItemParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -332,7 +346,6 @@ func (s *UnspeccedGetPostThreadV2_ThreadItem) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -358,8 +371,11 @@ func (s *UnspeccedGetPostThreadV2_ThreadItem) UnmarshalDAGCBOR(d *data.Decoder) 
 				s.Depth = v
 			}
 		case "value":
-			s.Value = new(UnspeccedGetPostThreadV2_ThreadItem_Value)
-			if err := s.Value.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(unspeccedGetPostThreadV2_ThreadItemParts)
+			}
+			s.Value = &grp.f0
+			if err := s.Value.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -368,6 +384,7 @@ func (s *UnspeccedGetPostThreadV2_ThreadItem) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -427,25 +444,32 @@ func (u *UnspeccedGetPostThreadV2_ThreadItem_Value) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *UnspeccedGetPostThreadV2_ThreadItem_Value) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = UnspeccedGetPostThreadV2_ThreadItem_Value{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *UnspeccedGetPostThreadV2_ThreadItem_Value) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.unspecced.defs#threadItemPost":
-		u.UnspeccedDefs_ThreadItemPost = new(UnspeccedDefs_ThreadItemPost)
-		return u.UnspeccedDefs_ThreadItemPost.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[UnspeccedDefs_ThreadItemPost, unspeccedDefs_ThreadItemPostParts]()
+		u.UnspeccedDefs_ThreadItemPost = v
+		return v.decodeCBOR(d, p)
 	case "app.bsky.unspecced.defs#threadItemNoUnauthenticated":
 		u.UnspeccedDefs_ThreadItemNoUnauthenticated = new(UnspeccedDefs_ThreadItemNoUnauthenticated)
-		return u.UnspeccedDefs_ThreadItemNoUnauthenticated.UnmarshalDAGCBOR(d)
+		return u.UnspeccedDefs_ThreadItemNoUnauthenticated.decodeCBOR(d)
 	case "app.bsky.unspecced.defs#threadItemNotFound":
 		u.UnspeccedDefs_ThreadItemNotFound = new(UnspeccedDefs_ThreadItemNotFound)
-		return u.UnspeccedDefs_ThreadItemNotFound.UnmarshalDAGCBOR(d)
+		return u.UnspeccedDefs_ThreadItemNotFound.decodeCBOR(d)
 	case "app.bsky.unspecced.defs#threadItemBlocked":
-		u.UnspeccedDefs_ThreadItemBlocked = new(UnspeccedDefs_ThreadItemBlocked)
-		return u.UnspeccedDefs_ThreadItemBlocked.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[UnspeccedDefs_ThreadItemBlocked, unspeccedDefs_ThreadItemBlockedParts]()
+		u.UnspeccedDefs_ThreadItemBlocked = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "UnspeccedGetPostThreadV2_ThreadItem_Value"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "UnspeccedGetPostThreadV2_ThreadItem_Value")

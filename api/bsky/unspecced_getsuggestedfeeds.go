@@ -102,6 +102,11 @@ func (s *UnspeccedGetSuggestedFeeds_Output) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetSuggestedFeeds_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetSuggestedFeeds_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetSuggestedFeeds_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -109,7 +114,6 @@ func (s *UnspeccedGetSuggestedFeeds_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -131,17 +135,15 @@ func (s *UnspeccedGetSuggestedFeeds_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*FeedDefs_GeneratorView, n0)
+				a0, w0 := lexutil.NewPtrsWith[FeedDefs_GeneratorView, feedDefs_GeneratorViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(FeedDefs_GeneratorView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -153,6 +155,7 @@ func (s *UnspeccedGetSuggestedFeeds_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -107,6 +107,11 @@ func (s *UnspeccedGetSuggestedStarterPacksSkeleton_Output) MarshalDAGCBOR(e *dat
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetSuggestedStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetSuggestedStarterPacksSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetSuggestedStarterPacksSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -114,7 +119,6 @@ func (s *UnspeccedGetSuggestedStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -153,6 +157,7 @@ func (s *UnspeccedGetSuggestedStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -118,6 +118,11 @@ func (s *UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output) MarshalDAGCBOR(e 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -125,7 +130,6 @@ func (s *UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output) UnmarshalDAGCBOR(
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -176,6 +180,7 @@ func (s *UnspeccedGetSuggestedUsersForDiscoverSkeleton_Output) UnmarshalDAGCBOR(
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

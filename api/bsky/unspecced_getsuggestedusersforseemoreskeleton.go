@@ -125,6 +125,11 @@ func (s *UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -132,7 +137,6 @@ func (s *UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -183,6 +187,7 @@ func (s *UnspeccedGetSuggestedUsersForSeeMoreSkeleton_Output) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -167,6 +167,11 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetSuggestionsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetSuggestionsSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetSuggestionsSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -174,7 +179,6 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -208,17 +212,15 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decode
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedDefs_SkeletonSearchActor, n0)
+				a0 := lexutil.NewPtrs[UnspeccedDefs_SkeletonSearchActor](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedDefs_SkeletonSearchActor)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -266,6 +268,7 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -69,6 +69,11 @@ func (s *UnspeccedGetTaggedSuggestions_Output) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetTaggedSuggestions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetTaggedSuggestions_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetTaggedSuggestions_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -76,7 +81,6 @@ func (s *UnspeccedGetTaggedSuggestions_Output) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,17 +102,15 @@ func (s *UnspeccedGetTaggedSuggestions_Output) UnmarshalDAGCBOR(d *data.Decoder)
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedGetTaggedSuggestions_Suggestion, n0)
+				a0 := lexutil.NewPtrs[UnspeccedGetTaggedSuggestions_Suggestion](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedGetTaggedSuggestions_Suggestion)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -120,6 +122,7 @@ func (s *UnspeccedGetTaggedSuggestions_Output) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -217,6 +220,11 @@ func (s *UnspeccedGetTaggedSuggestions_Suggestion) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetTaggedSuggestions_Suggestion) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetTaggedSuggestions_Suggestion{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetTaggedSuggestions_Suggestion) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -224,7 +232,6 @@ func (s *UnspeccedGetTaggedSuggestions_Suggestion) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -261,6 +268,7 @@ func (s *UnspeccedGetTaggedSuggestions_Suggestion) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

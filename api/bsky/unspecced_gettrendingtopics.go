@@ -127,6 +127,11 @@ func (s *UnspeccedGetTrendingTopics_Output) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedGetTrendingTopics_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedGetTrendingTopics_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedGetTrendingTopics_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -134,7 +139,6 @@ func (s *UnspeccedGetTrendingTopics_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -156,17 +160,15 @@ func (s *UnspeccedGetTrendingTopics_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedDefs_TrendingTopic, n0)
+				a0 := lexutil.NewPtrs[UnspeccedDefs_TrendingTopic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedDefs_TrendingTopic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -181,17 +183,15 @@ func (s *UnspeccedGetTrendingTopics_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedDefs_TrendingTopic, n0)
+				a0 := lexutil.NewPtrs[UnspeccedDefs_TrendingTopic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedDefs_TrendingTopic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -203,6 +203,7 @@ func (s *UnspeccedGetTrendingTopics_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

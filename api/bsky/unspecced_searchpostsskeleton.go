@@ -208,6 +208,11 @@ func (s *UnspeccedSearchPostsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedSearchPostsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedSearchPostsSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedSearchPostsSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -215,7 +220,6 @@ func (s *UnspeccedSearchPostsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -237,17 +241,15 @@ func (s *UnspeccedSearchPostsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedDefs_SkeletonSearchPost, n0)
+				a0 := lexutil.NewPtrs[UnspeccedDefs_SkeletonSearchPost](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedDefs_SkeletonSearchPost)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -283,6 +285,7 @@ func (s *UnspeccedSearchPostsSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

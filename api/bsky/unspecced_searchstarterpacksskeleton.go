@@ -143,6 +143,11 @@ func (s *UnspeccedSearchStarterPacksSkeleton_Output) MarshalDAGCBOR(e *data.Enco
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *UnspeccedSearchStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = UnspeccedSearchStarterPacksSkeleton_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *UnspeccedSearchStarterPacksSkeleton_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -150,7 +155,6 @@ func (s *UnspeccedSearchStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.De
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -196,17 +200,15 @@ func (s *UnspeccedSearchStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.De
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*UnspeccedDefs_SkeletonSearchStarterPack, n0)
+				a0 := lexutil.NewPtrs[UnspeccedDefs_SkeletonSearchStarterPack](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(UnspeccedDefs_SkeletonSearchStarterPack)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -218,6 +220,7 @@ func (s *UnspeccedSearchStarterPacksSkeleton_Output) UnmarshalDAGCBOR(d *data.De
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

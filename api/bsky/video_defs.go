@@ -134,6 +134,11 @@ func (s *VideoDefs_JobStatus) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoDefs_JobStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoDefs_JobStatus{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VideoDefs_JobStatus) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -141,7 +146,6 @@ func (s *VideoDefs_JobStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -238,6 +242,7 @@ func (s *VideoDefs_JobStatus) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

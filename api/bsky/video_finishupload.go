@@ -62,6 +62,11 @@ func (s *VideoFinishUpload_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoFinishUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoFinishUpload_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VideoFinishUpload_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -69,7 +74,6 @@ func (s *VideoFinishUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -94,6 +98,7 @@ func (s *VideoFinishUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -165,9 +170,20 @@ func (s *VideoFinishUpload_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// videoFinishUpload_OutputParts is the storage of the required struct fields of a VideoFinishUpload_Output.
+type videoFinishUpload_OutputParts struct {
+	f0 VideoDefs_JobStatus
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoFinishUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoFinishUpload_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *VideoFinishUpload_Output) decodeCBOR(d *data.Decoder, grp *videoFinishUpload_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -175,7 +191,6 @@ func (s *VideoFinishUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -189,8 +204,11 @@ func (s *VideoFinishUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "jobStatus":
-			s.JobStatus = new(VideoDefs_JobStatus)
-			if err := s.JobStatus.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(videoFinishUpload_OutputParts)
+			}
+			s.JobStatus = &grp.f0
+			if err := s.JobStatus.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "completedJobId":
@@ -205,6 +223,7 @@ func (s *VideoFinishUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

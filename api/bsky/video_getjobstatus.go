@@ -87,9 +87,20 @@ func (s *VideoGetJobStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// videoGetJobStatus_OutputParts is the storage of the required struct fields of a VideoGetJobStatus_Output.
+type videoGetJobStatus_OutputParts struct {
+	f0 VideoDefs_JobStatus
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoGetJobStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoGetJobStatus_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *VideoGetJobStatus_Output) decodeCBOR(d *data.Decoder, grp *videoGetJobStatus_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -97,7 +108,6 @@ func (s *VideoGetJobStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,8 +121,11 @@ func (s *VideoGetJobStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "jobStatus":
-			s.JobStatus = new(VideoDefs_JobStatus)
-			if err := s.JobStatus.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(videoGetJobStatus_OutputParts)
+			}
+			s.JobStatus = &grp.f0
+			if err := s.JobStatus.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -121,6 +134,7 @@ func (s *VideoGetJobStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -183,6 +183,11 @@ func (s *VideoGetUploadStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoGetUploadStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoGetUploadStatus_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VideoGetUploadStatus_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -190,7 +195,6 @@ func (s *VideoGetUploadStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -229,7 +233,7 @@ func (s *VideoGetUploadStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.JobStatus = new(VideoDefs_JobStatus)
-			if err := s.JobStatus.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.JobStatus.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "partCount":
@@ -294,6 +298,7 @@ func (s *VideoGetUploadStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -117,6 +117,11 @@ func (s *VideoStartUpload_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoStartUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoStartUpload_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VideoStartUpload_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -124,7 +129,6 @@ func (s *VideoStartUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -203,6 +207,7 @@ func (s *VideoStartUpload_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -297,6 +302,11 @@ func (s *VideoStartUpload_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoStartUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoStartUpload_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VideoStartUpload_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -304,7 +314,6 @@ func (s *VideoStartUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -347,6 +356,7 @@ func (s *VideoStartUpload_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -62,9 +62,20 @@ func (s *VideoUploadVideo_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// videoUploadVideo_OutputParts is the storage of the required struct fields of a VideoUploadVideo_Output.
+type videoUploadVideo_OutputParts struct {
+	f0 VideoDefs_JobStatus
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VideoUploadVideo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VideoUploadVideo_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *VideoUploadVideo_Output) decodeCBOR(d *data.Decoder, grp *videoUploadVideo_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -72,7 +83,6 @@ func (s *VideoUploadVideo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -86,8 +96,11 @@ func (s *VideoUploadVideo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "jobStatus":
-			s.JobStatus = new(VideoDefs_JobStatus)
-			if err := s.JobStatus.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(videoUploadVideo_OutputParts)
+			}
+			s.JobStatus = &grp.f0
+			if err := s.JobStatus.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -96,6 +109,7 @@ func (s *VideoUploadVideo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -182,6 +182,11 @@ func (s *ActorDefs_ProfileViewBasic) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_ProfileViewBasic{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_ProfileViewBasic) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -189,7 +194,6 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -212,7 +216,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Kind = new(ActorDefs_ProfileViewBasic_Kind)
-			if err := s.Kind.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Kind.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -252,17 +256,15 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -343,6 +345,7 @@ func (s *ActorDefs_ProfileViewBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -393,6 +396,11 @@ func (s *ActorDefs_DirectConvoMember) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_DirectConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_DirectConvoMember{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_DirectConvoMember) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -400,7 +408,6 @@ func (s *ActorDefs_DirectConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -419,6 +426,7 @@ func (s *ActorDefs_DirectConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -493,6 +501,11 @@ func (s *ActorDefs_GroupConvoMember) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_GroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_GroupConvoMember{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_GroupConvoMember) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -500,7 +513,6 @@ func (s *ActorDefs_GroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -527,7 +539,7 @@ func (s *ActorDefs_GroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.AddedBy = new(ActorDefs_ProfileViewBasic)
-			if err := s.AddedBy.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AddedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -536,6 +548,7 @@ func (s *ActorDefs_GroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -586,6 +599,11 @@ func (s *ActorDefs_PastGroupConvoMember) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorDefs_PastGroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorDefs_PastGroupConvoMember{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorDefs_PastGroupConvoMember) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -593,7 +611,6 @@ func (s *ActorDefs_PastGroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -612,6 +629,7 @@ func (s *ActorDefs_PastGroupConvoMember) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -664,22 +682,27 @@ func (u *ActorDefs_ProfileViewBasic_Kind) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ActorDefs_ProfileViewBasic_Kind) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ActorDefs_ProfileViewBasic_Kind{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ActorDefs_ProfileViewBasic_Kind) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.actor.defs#directConvoMember":
 		u.ActorDefs_DirectConvoMember = new(ActorDefs_DirectConvoMember)
-		return u.ActorDefs_DirectConvoMember.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_DirectConvoMember.decodeCBOR(d)
 	case "chat.bsky.actor.defs#groupConvoMember":
 		u.ActorDefs_GroupConvoMember = new(ActorDefs_GroupConvoMember)
-		return u.ActorDefs_GroupConvoMember.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_GroupConvoMember.decodeCBOR(d)
 	case "chat.bsky.actor.defs#pastGroupConvoMember":
 		u.ActorDefs_PastGroupConvoMember = new(ActorDefs_PastGroupConvoMember)
-		return u.ActorDefs_PastGroupConvoMember.UnmarshalDAGCBOR(d)
+		return u.ActorDefs_PastGroupConvoMember.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ActorDefs_ProfileViewBasic_Kind"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ActorDefs_ProfileViewBasic_Kind")

@@ -80,6 +80,11 @@ func (s *ActorGetStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ActorGetStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ActorGetStatus_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ActorGetStatus_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -87,7 +92,6 @@ func (s *ActorGetStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -124,6 +128,7 @@ func (s *ActorGetStatus_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

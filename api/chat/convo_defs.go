@@ -69,6 +69,11 @@ func (s *ConvoDefs_ConvoRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_ConvoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_ConvoRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_ConvoRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -76,7 +81,6 @@ func (s *ConvoDefs_ConvoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -107,6 +111,7 @@ func (s *ConvoDefs_ConvoRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -190,6 +195,11 @@ func (s *ConvoDefs_MessageRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_MessageRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -197,7 +207,6 @@ func (s *ConvoDefs_MessageRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -234,6 +243,7 @@ func (s *ConvoDefs_MessageRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -339,6 +349,11 @@ func (s *ConvoDefs_MessageInput) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageInput{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_MessageInput) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -346,7 +361,6 @@ func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -373,7 +387,7 @@ func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(ConvoDefs_MessageInput_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "facets":
@@ -391,17 +405,15 @@ func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*bsky.RichtextFacet, n0)
+				a0 := lexutil.NewPtrs[bsky.RichtextFacet](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(bsky.RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -415,7 +427,7 @@ func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ReplyTo = new(ConvoDefs_ReplyRef)
-			if err := s.ReplyTo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ReplyTo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -424,6 +436,7 @@ func (s *ConvoDefs_MessageInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -485,6 +498,11 @@ func (s *ConvoDefs_ReplyRef) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_ReplyRef{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_ReplyRef) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -492,7 +510,6 @@ func (s *ConvoDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -517,6 +534,7 @@ func (s *ConvoDefs_ReplyRef) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -683,9 +701,20 @@ func (s *ConvoDefs_MessageView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_MessageViewParts is the storage of the required struct fields of a ConvoDefs_MessageView.
+type convoDefs_MessageViewParts struct {
+	f0 ConvoDefs_MessageViewSender
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_MessageView) decodeCBOR(d *data.Decoder, grp *convoDefs_MessageViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -693,7 +722,6 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -732,7 +760,7 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Embed = new(ConvoDefs_MessageView_Embed)
-			if err := s.Embed.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Embed.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "facets":
@@ -750,25 +778,26 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*bsky.RichtextFacet, n0)
+				a0 := lexutil.NewPtrs[bsky.RichtextFacet](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(bsky.RichtextFacet)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
 				s.Facets = a0
 			}
 		case "sender":
-			s.Sender = new(ConvoDefs_MessageViewSender)
-			if err := s.Sender.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_MessageViewParts)
+			}
+			s.Sender = &grp.f0
+			if err := s.Sender.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "sentAt":
@@ -785,7 +814,7 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ReplyTo = new(ConvoDefs_MessageView_ReplyTo)
-			if err := s.ReplyTo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ReplyTo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reactions":
@@ -803,17 +832,15 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoDefs_ReactionView, n0)
+				a0, w0 := lexutil.NewPtrsWith[ConvoDefs_ReactionView, convoDefs_ReactionViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoDefs_ReactionView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -825,6 +852,7 @@ func (s *ConvoDefs_MessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -886,6 +914,11 @@ func (s *ConvoDefs_SystemMessageReferredUser) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageReferredUser) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageReferredUser{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageReferredUser) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -893,7 +926,6 @@ func (s *ConvoDefs_SystemMessageReferredUser) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -918,6 +950,7 @@ func (s *ConvoDefs_SystemMessageReferredUser) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1011,9 +1044,20 @@ func (s *ConvoDefs_SystemMessageView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageViewParts is the storage of the required struct fields of a ConvoDefs_SystemMessageView.
+type convoDefs_SystemMessageViewParts struct {
+	f0 ConvoDefs_SystemMessageView_Data
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageView) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1021,7 +1065,6 @@ func (s *ConvoDefs_SystemMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1043,8 +1086,11 @@ func (s *ConvoDefs_SystemMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Rev = v
 			}
 		case "data":
-			s.Data = new(ConvoDefs_SystemMessageView_Data)
-			if err := s.Data.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageViewParts)
+			}
+			s.Data = &grp.f0
+			if err := s.Data.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -1063,6 +1109,7 @@ func (s *ConvoDefs_SystemMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1147,9 +1194,21 @@ func (s *ConvoDefs_SystemMessageDataAddMember) MarshalDAGCBOR(e *data.Encoder) e
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataAddMemberParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataAddMember.
+type convoDefs_SystemMessageDataAddMemberParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+	f1 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataAddMember{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataAddMember) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataAddMemberParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1157,7 +1216,6 @@ func (s *ConvoDefs_SystemMessageDataAddMember) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1177,13 +1235,19 @@ func (s *ConvoDefs_SystemMessageDataAddMember) UnmarshalDAGCBOR(d *data.Decoder)
 				return err
 			}
 		case "member":
-			s.Member = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataAddMemberParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "addedBy":
-			s.AddedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.AddedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataAddMemberParts)
+			}
+			s.AddedBy = &grp.f1
+			if err := s.AddedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1192,6 +1256,7 @@ func (s *ConvoDefs_SystemMessageDataAddMember) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1265,9 +1330,21 @@ func (s *ConvoDefs_SystemMessageDataRemoveMember) MarshalDAGCBOR(e *data.Encoder
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataRemoveMemberParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataRemoveMember.
+type convoDefs_SystemMessageDataRemoveMemberParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+	f1 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataRemoveMember{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataRemoveMember) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataRemoveMemberParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1275,7 +1352,6 @@ func (s *ConvoDefs_SystemMessageDataRemoveMember) UnmarshalDAGCBOR(d *data.Decod
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1289,13 +1365,19 @@ func (s *ConvoDefs_SystemMessageDataRemoveMember) UnmarshalDAGCBOR(d *data.Decod
 				return err
 			}
 		case "member":
-			s.Member = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataRemoveMemberParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "removedBy":
-			s.RemovedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.RemovedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataRemoveMemberParts)
+			}
+			s.RemovedBy = &grp.f1
+			if err := s.RemovedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1304,6 +1386,7 @@ func (s *ConvoDefs_SystemMessageDataRemoveMember) UnmarshalDAGCBOR(d *data.Decod
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1388,9 +1471,20 @@ func (s *ConvoDefs_SystemMessageDataMemberJoin) MarshalDAGCBOR(e *data.Encoder) 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataMemberJoinParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataMemberJoin.
+type convoDefs_SystemMessageDataMemberJoinParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataMemberJoin{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataMemberJoin) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataMemberJoinParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1398,7 +1492,6 @@ func (s *ConvoDefs_SystemMessageDataMemberJoin) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1418,8 +1511,11 @@ func (s *ConvoDefs_SystemMessageDataMemberJoin) UnmarshalDAGCBOR(d *data.Decoder
 				return err
 			}
 		case "member":
-			s.Member = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataMemberJoinParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "approvedBy":
@@ -1430,7 +1526,7 @@ func (s *ConvoDefs_SystemMessageDataMemberJoin) UnmarshalDAGCBOR(d *data.Decoder
 				break
 			}
 			s.ApprovedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.ApprovedBy.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ApprovedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1439,6 +1535,7 @@ func (s *ConvoDefs_SystemMessageDataMemberJoin) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1499,9 +1596,20 @@ func (s *ConvoDefs_SystemMessageDataMemberLeave) MarshalDAGCBOR(e *data.Encoder)
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataMemberLeaveParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataMemberLeave.
+type convoDefs_SystemMessageDataMemberLeaveParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataMemberLeave{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataMemberLeave) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataMemberLeaveParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1509,7 +1617,6 @@ func (s *ConvoDefs_SystemMessageDataMemberLeave) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1523,8 +1630,11 @@ func (s *ConvoDefs_SystemMessageDataMemberLeave) UnmarshalDAGCBOR(d *data.Decode
 				return err
 			}
 		case "member":
-			s.Member = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataMemberLeaveParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1533,6 +1643,7 @@ func (s *ConvoDefs_SystemMessageDataMemberLeave) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1593,9 +1704,20 @@ func (s *ConvoDefs_SystemMessageDataLockConvo) MarshalDAGCBOR(e *data.Encoder) e
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataLockConvoParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataLockConvo.
+type convoDefs_SystemMessageDataLockConvoParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataLockConvo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataLockConvo) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataLockConvoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1603,7 +1725,6 @@ func (s *ConvoDefs_SystemMessageDataLockConvo) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1617,8 +1738,11 @@ func (s *ConvoDefs_SystemMessageDataLockConvo) UnmarshalDAGCBOR(d *data.Decoder)
 				return err
 			}
 		case "lockedBy":
-			s.LockedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.LockedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataLockConvoParts)
+			}
+			s.LockedBy = &grp.f0
+			if err := s.LockedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1627,6 +1751,7 @@ func (s *ConvoDefs_SystemMessageDataLockConvo) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1687,9 +1812,20 @@ func (s *ConvoDefs_SystemMessageDataUnlockConvo) MarshalDAGCBOR(e *data.Encoder)
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataUnlockConvoParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataUnlockConvo.
+type convoDefs_SystemMessageDataUnlockConvoParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataUnlockConvo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataUnlockConvo) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataUnlockConvoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1697,7 +1833,6 @@ func (s *ConvoDefs_SystemMessageDataUnlockConvo) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1711,8 +1846,11 @@ func (s *ConvoDefs_SystemMessageDataUnlockConvo) UnmarshalDAGCBOR(d *data.Decode
 				return err
 			}
 		case "unlockedBy":
-			s.UnlockedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.UnlockedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataUnlockConvoParts)
+			}
+			s.UnlockedBy = &grp.f0
+			if err := s.UnlockedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1721,6 +1859,7 @@ func (s *ConvoDefs_SystemMessageDataUnlockConvo) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1781,9 +1920,20 @@ func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) MarshalDAGCBOR(e *data
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_SystemMessageDataLockConvoPermanentlyParts is the storage of the required struct fields of a ConvoDefs_SystemMessageDataLockConvoPermanently.
+type convoDefs_SystemMessageDataLockConvoPermanentlyParts struct {
+	f0 ConvoDefs_SystemMessageReferredUser
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataLockConvoPermanently{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) decodeCBOR(d *data.Decoder, grp *convoDefs_SystemMessageDataLockConvoPermanentlyParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1791,7 +1941,6 @@ func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) UnmarshalDAGCBOR(d *da
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1805,8 +1954,11 @@ func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) UnmarshalDAGCBOR(d *da
 				return err
 			}
 		case "lockedBy":
-			s.LockedBy = new(ConvoDefs_SystemMessageReferredUser)
-			if err := s.LockedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_SystemMessageDataLockConvoPermanentlyParts)
+			}
+			s.LockedBy = &grp.f0
+			if err := s.LockedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -1815,6 +1967,7 @@ func (s *ConvoDefs_SystemMessageDataLockConvoPermanently) UnmarshalDAGCBOR(d *da
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1887,6 +2040,11 @@ func (s *ConvoDefs_SystemMessageDataEditGroup) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataEditGroup) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataEditGroup{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageDataEditGroup) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1894,7 +2052,6 @@ func (s *ConvoDefs_SystemMessageDataEditGroup) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1937,6 +2094,7 @@ func (s *ConvoDefs_SystemMessageDataEditGroup) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1987,6 +2145,11 @@ func (s *ConvoDefs_SystemMessageDataCreateJoinLink) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataCreateJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataCreateJoinLink{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageDataCreateJoinLink) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1994,7 +2157,6 @@ func (s *ConvoDefs_SystemMessageDataCreateJoinLink) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2013,6 +2175,7 @@ func (s *ConvoDefs_SystemMessageDataCreateJoinLink) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2063,6 +2226,11 @@ func (s *ConvoDefs_SystemMessageDataEditJoinLink) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataEditJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataEditJoinLink{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageDataEditJoinLink) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2070,7 +2238,6 @@ func (s *ConvoDefs_SystemMessageDataEditJoinLink) UnmarshalDAGCBOR(d *data.Decod
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2089,6 +2256,7 @@ func (s *ConvoDefs_SystemMessageDataEditJoinLink) UnmarshalDAGCBOR(d *data.Decod
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2139,6 +2307,11 @@ func (s *ConvoDefs_SystemMessageDataEnableJoinLink) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataEnableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataEnableJoinLink{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageDataEnableJoinLink) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2146,7 +2319,6 @@ func (s *ConvoDefs_SystemMessageDataEnableJoinLink) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2165,6 +2337,7 @@ func (s *ConvoDefs_SystemMessageDataEnableJoinLink) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2215,6 +2388,11 @@ func (s *ConvoDefs_SystemMessageDataDisableJoinLink) MarshalDAGCBOR(e *data.Enco
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_SystemMessageDataDisableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_SystemMessageDataDisableJoinLink{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_SystemMessageDataDisableJoinLink) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2222,7 +2400,6 @@ func (s *ConvoDefs_SystemMessageDataDisableJoinLink) UnmarshalDAGCBOR(d *data.De
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2241,6 +2418,7 @@ func (s *ConvoDefs_SystemMessageDataDisableJoinLink) UnmarshalDAGCBOR(d *data.De
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2334,9 +2512,20 @@ func (s *ConvoDefs_DeletedMessageView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_DeletedMessageViewParts is the storage of the required struct fields of a ConvoDefs_DeletedMessageView.
+type convoDefs_DeletedMessageViewParts struct {
+	f0 ConvoDefs_MessageViewSender
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_DeletedMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_DeletedMessageView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_DeletedMessageView) decodeCBOR(d *data.Decoder, grp *convoDefs_DeletedMessageViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2344,7 +2533,6 @@ func (s *ConvoDefs_DeletedMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2370,8 +2558,11 @@ func (s *ConvoDefs_DeletedMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "sender":
-			s.Sender = new(ConvoDefs_MessageViewSender)
-			if err := s.Sender.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_DeletedMessageViewParts)
+			}
+			s.Sender = &grp.f0
+			if err := s.Sender.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "sentAt":
@@ -2386,6 +2577,7 @@ func (s *ConvoDefs_DeletedMessageView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2436,6 +2628,11 @@ func (s *ConvoDefs_MessageBeforeUserJoinedGroupView) MarshalDAGCBOR(e *data.Enco
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageBeforeUserJoinedGroupView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageBeforeUserJoinedGroupView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_MessageBeforeUserJoinedGroupView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2443,7 +2640,6 @@ func (s *ConvoDefs_MessageBeforeUserJoinedGroupView) UnmarshalDAGCBOR(d *data.De
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2462,6 +2658,7 @@ func (s *ConvoDefs_MessageBeforeUserJoinedGroupView) UnmarshalDAGCBOR(d *data.De
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2523,6 +2720,11 @@ func (s *ConvoDefs_MessageViewSender) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageViewSender{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_MessageViewSender) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2530,7 +2732,6 @@ func (s *ConvoDefs_MessageViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2555,6 +2756,7 @@ func (s *ConvoDefs_MessageViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2637,9 +2839,20 @@ func (s *ConvoDefs_ReactionView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_ReactionViewParts is the storage of the required struct fields of a ConvoDefs_ReactionView.
+type convoDefs_ReactionViewParts struct {
+	f0 ConvoDefs_ReactionViewSender
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_ReactionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_ReactionView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_ReactionView) decodeCBOR(d *data.Decoder, grp *convoDefs_ReactionViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2647,7 +2860,6 @@ func (s *ConvoDefs_ReactionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2667,8 +2879,11 @@ func (s *ConvoDefs_ReactionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Value = v
 			}
 		case "sender":
-			s.Sender = new(ConvoDefs_ReactionViewSender)
-			if err := s.Sender.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_ReactionViewParts)
+			}
+			s.Sender = &grp.f0
+			if err := s.Sender.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -2683,6 +2898,7 @@ func (s *ConvoDefs_ReactionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2744,6 +2960,11 @@ func (s *ConvoDefs_ReactionViewSender) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_ReactionViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_ReactionViewSender{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_ReactionViewSender) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2751,7 +2972,6 @@ func (s *ConvoDefs_ReactionViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2776,6 +2996,7 @@ func (s *ConvoDefs_ReactionViewSender) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2849,9 +3070,21 @@ func (s *ConvoDefs_MessageAndReactionView) MarshalDAGCBOR(e *data.Encoder) error
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_MessageAndReactionViewParts is the storage of the required struct fields of a ConvoDefs_MessageAndReactionView.
+type convoDefs_MessageAndReactionViewParts struct {
+	f0 ConvoDefs_MessageView
+	f1 ConvoDefs_ReactionView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_MessageAndReactionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_MessageAndReactionView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_MessageAndReactionView) decodeCBOR(d *data.Decoder, grp *convoDefs_MessageAndReactionViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2859,7 +3092,6 @@ func (s *ConvoDefs_MessageAndReactionView) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2873,13 +3105,19 @@ func (s *ConvoDefs_MessageAndReactionView) UnmarshalDAGCBOR(d *data.Decoder) err
 				return err
 			}
 		case "message":
-			s.Message = new(ConvoDefs_MessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_MessageAndReactionViewParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "reaction":
-			s.Reaction = new(ConvoDefs_ReactionView)
-			if err := s.Reaction.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_MessageAndReactionViewParts)
+			}
+			s.Reaction = &grp.f1
+			if err := s.Reaction.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -2888,6 +3126,7 @@ func (s *ConvoDefs_MessageAndReactionView) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3048,6 +3287,11 @@ func (s *ConvoDefs_ConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_ConvoView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_ConvoView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3055,7 +3299,6 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3084,7 +3327,7 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Kind = new(ConvoDefs_ConvoView_Kind)
-			if err := s.Kind.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Kind.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -3118,17 +3361,15 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -3142,7 +3383,7 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.LastMessage = new(ConvoDefs_ConvoView_LastMessage)
-			if err := s.LastMessage.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.LastMessage.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "unreadCount":
@@ -3159,7 +3400,7 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.LastReaction = new(ConvoDefs_ConvoView_LastReaction)
-			if err := s.LastReaction.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.LastReaction.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -3168,6 +3409,7 @@ func (s *ConvoDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3218,6 +3460,11 @@ func (s *ConvoDefs_DirectConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_DirectConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_DirectConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3225,7 +3472,6 @@ func (s *ConvoDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3244,6 +3490,7 @@ func (s *ConvoDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3393,6 +3640,11 @@ func (s *ConvoDefs_GroupConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_GroupConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_GroupConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3400,7 +3652,6 @@ func (s *ConvoDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3427,7 +3678,7 @@ func (s *ConvoDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.JoinLink = new(GroupDefs_JoinLinkView)
-			if err := s.JoinLink.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.JoinLink.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -3490,6 +3741,7 @@ func (s *ConvoDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3562,6 +3814,11 @@ func (s *ConvoDefs_LogBeginConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogBeginConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogBeginConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogBeginConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3569,7 +3826,6 @@ func (s *ConvoDefs_LogBeginConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3600,6 +3856,7 @@ func (s *ConvoDefs_LogBeginConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3672,6 +3929,11 @@ func (s *ConvoDefs_LogAcceptConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogAcceptConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogAcceptConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogAcceptConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3679,7 +3941,6 @@ func (s *ConvoDefs_LogAcceptConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3710,6 +3971,7 @@ func (s *ConvoDefs_LogAcceptConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3782,6 +4044,11 @@ func (s *ConvoDefs_LogLeaveConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogLeaveConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogLeaveConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogLeaveConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3789,7 +4056,6 @@ func (s *ConvoDefs_LogLeaveConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3820,6 +4086,7 @@ func (s *ConvoDefs_LogLeaveConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3892,6 +4159,11 @@ func (s *ConvoDefs_LogMuteConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogMuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogMuteConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogMuteConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3899,7 +4171,6 @@ func (s *ConvoDefs_LogMuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3930,6 +4201,7 @@ func (s *ConvoDefs_LogMuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4002,6 +4274,11 @@ func (s *ConvoDefs_LogUnmuteConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogUnmuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogUnmuteConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogUnmuteConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4009,7 +4286,6 @@ func (s *ConvoDefs_LogUnmuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4040,6 +4316,7 @@ func (s *ConvoDefs_LogUnmuteConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4140,9 +4417,20 @@ func (s *ConvoDefs_LogCreateMessage) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogCreateMessageParts is the storage of the required struct fields of a ConvoDefs_LogCreateMessage.
+type convoDefs_LogCreateMessageParts struct {
+	f0 ConvoDefs_LogCreateMessage_Message
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogCreateMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogCreateMessage{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogCreateMessage) decodeCBOR(d *data.Decoder, grp *convoDefs_LogCreateMessageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4150,7 +4438,6 @@ func (s *ConvoDefs_LogCreateMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4176,8 +4463,11 @@ func (s *ConvoDefs_LogCreateMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogCreateMessage_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogCreateMessageParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -4195,17 +4485,15 @@ func (s *ConvoDefs_LogCreateMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4217,6 +4505,7 @@ func (s *ConvoDefs_LogCreateMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4299,9 +4588,20 @@ func (s *ConvoDefs_LogDeleteMessage) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogDeleteMessageParts is the storage of the required struct fields of a ConvoDefs_LogDeleteMessage.
+type convoDefs_LogDeleteMessageParts struct {
+	f0 ConvoDefs_LogDeleteMessage_Message
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogDeleteMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogDeleteMessage{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogDeleteMessage) decodeCBOR(d *data.Decoder, grp *convoDefs_LogDeleteMessageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4309,7 +4609,6 @@ func (s *ConvoDefs_LogDeleteMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4335,8 +4634,11 @@ func (s *ConvoDefs_LogDeleteMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogDeleteMessage_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogDeleteMessageParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -4345,6 +4647,7 @@ func (s *ConvoDefs_LogDeleteMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4427,9 +4730,20 @@ func (s *ConvoDefs_LogReadMessage) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogReadMessageParts is the storage of the required struct fields of a ConvoDefs_LogReadMessage.
+type convoDefs_LogReadMessageParts struct {
+	f0 ConvoDefs_LogReadMessage_Message
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogReadMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogReadMessage{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogReadMessage) decodeCBOR(d *data.Decoder, grp *convoDefs_LogReadMessageParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4437,7 +4751,6 @@ func (s *ConvoDefs_LogReadMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4463,8 +4776,11 @@ func (s *ConvoDefs_LogReadMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogReadMessage_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogReadMessageParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -4473,6 +4789,7 @@ func (s *ConvoDefs_LogReadMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4586,9 +4903,21 @@ func (s *ConvoDefs_LogAddReaction) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogAddReactionParts is the storage of the required struct fields of a ConvoDefs_LogAddReaction.
+type convoDefs_LogAddReactionParts struct {
+	f0 ConvoDefs_LogAddReaction_Message
+	f1 ConvoDefs_ReactionView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogAddReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogAddReaction{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogAddReaction) decodeCBOR(d *data.Decoder, grp *convoDefs_LogAddReactionParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4596,7 +4925,6 @@ func (s *ConvoDefs_LogAddReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4622,13 +4950,19 @@ func (s *ConvoDefs_LogAddReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogAddReaction_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogAddReactionParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reaction":
-			s.Reaction = new(ConvoDefs_ReactionView)
-			if err := s.Reaction.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogAddReactionParts)
+			}
+			s.Reaction = &grp.f1
+			if err := s.Reaction.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -4646,17 +4980,15 @@ func (s *ConvoDefs_LogAddReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4668,6 +5000,7 @@ func (s *ConvoDefs_LogAddReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4781,9 +5114,21 @@ func (s *ConvoDefs_LogRemoveReaction) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogRemoveReactionParts is the storage of the required struct fields of a ConvoDefs_LogRemoveReaction.
+type convoDefs_LogRemoveReactionParts struct {
+	f0 ConvoDefs_LogRemoveReaction_Message
+	f1 ConvoDefs_ReactionView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogRemoveReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogRemoveReaction{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogRemoveReaction) decodeCBOR(d *data.Decoder, grp *convoDefs_LogRemoveReactionParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4791,7 +5136,6 @@ func (s *ConvoDefs_LogRemoveReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4817,13 +5161,19 @@ func (s *ConvoDefs_LogRemoveReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogRemoveReaction_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogRemoveReactionParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reaction":
-			s.Reaction = new(ConvoDefs_ReactionView)
-			if err := s.Reaction.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogRemoveReactionParts)
+			}
+			s.Reaction = &grp.f1
+			if err := s.Reaction.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -4841,17 +5191,15 @@ func (s *ConvoDefs_LogRemoveReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -4863,6 +5211,7 @@ func (s *ConvoDefs_LogRemoveReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4945,9 +5294,20 @@ func (s *ConvoDefs_LogReadConvo) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogReadConvoParts is the storage of the required struct fields of a ConvoDefs_LogReadConvo.
+type convoDefs_LogReadConvoParts struct {
+	f0 ConvoDefs_LogReadConvo_Message
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogReadConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogReadConvo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogReadConvo) decodeCBOR(d *data.Decoder, grp *convoDefs_LogReadConvoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4955,7 +5315,6 @@ func (s *ConvoDefs_LogReadConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4981,8 +5340,11 @@ func (s *ConvoDefs_LogReadConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_LogReadConvo_Message)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogReadConvoParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -4991,6 +5353,7 @@ func (s *ConvoDefs_LogReadConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5091,9 +5454,20 @@ func (s *ConvoDefs_LogAddMember) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogAddMemberParts is the storage of the required struct fields of a ConvoDefs_LogAddMember.
+type convoDefs_LogAddMemberParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogAddMember{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogAddMember) decodeCBOR(d *data.Decoder, grp *convoDefs_LogAddMemberParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5101,7 +5475,6 @@ func (s *ConvoDefs_LogAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5127,8 +5500,11 @@ func (s *ConvoDefs_LogAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogAddMemberParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5140,17 +5516,15 @@ func (s *ConvoDefs_LogAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5162,6 +5536,7 @@ func (s *ConvoDefs_LogAddMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5262,9 +5637,20 @@ func (s *ConvoDefs_LogRemoveMember) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogRemoveMemberParts is the storage of the required struct fields of a ConvoDefs_LogRemoveMember.
+type convoDefs_LogRemoveMemberParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogRemoveMember{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogRemoveMember) decodeCBOR(d *data.Decoder, grp *convoDefs_LogRemoveMemberParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5272,7 +5658,6 @@ func (s *ConvoDefs_LogRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5298,8 +5683,11 @@ func (s *ConvoDefs_LogRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogRemoveMemberParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5311,17 +5699,15 @@ func (s *ConvoDefs_LogRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5333,6 +5719,7 @@ func (s *ConvoDefs_LogRemoveMember) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5433,9 +5820,20 @@ func (s *ConvoDefs_LogMemberJoin) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogMemberJoinParts is the storage of the required struct fields of a ConvoDefs_LogMemberJoin.
+type convoDefs_LogMemberJoinParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogMemberJoin{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogMemberJoin) decodeCBOR(d *data.Decoder, grp *convoDefs_LogMemberJoinParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5443,7 +5841,6 @@ func (s *ConvoDefs_LogMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5469,8 +5866,11 @@ func (s *ConvoDefs_LogMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogMemberJoinParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5482,17 +5882,15 @@ func (s *ConvoDefs_LogMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5504,6 +5902,7 @@ func (s *ConvoDefs_LogMemberJoin) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5604,9 +6003,20 @@ func (s *ConvoDefs_LogMemberLeave) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogMemberLeaveParts is the storage of the required struct fields of a ConvoDefs_LogMemberLeave.
+type convoDefs_LogMemberLeaveParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogMemberLeave{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogMemberLeave) decodeCBOR(d *data.Decoder, grp *convoDefs_LogMemberLeaveParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5614,7 +6024,6 @@ func (s *ConvoDefs_LogMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5640,8 +6049,11 @@ func (s *ConvoDefs_LogMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogMemberLeaveParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5653,17 +6065,15 @@ func (s *ConvoDefs_LogMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5675,6 +6085,7 @@ func (s *ConvoDefs_LogMemberLeave) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5775,9 +6186,20 @@ func (s *ConvoDefs_LogLockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogLockConvoParts is the storage of the required struct fields of a ConvoDefs_LogLockConvo.
+type convoDefs_LogLockConvoParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogLockConvo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogLockConvo) decodeCBOR(d *data.Decoder, grp *convoDefs_LogLockConvoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5785,7 +6207,6 @@ func (s *ConvoDefs_LogLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5811,8 +6232,11 @@ func (s *ConvoDefs_LogLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogLockConvoParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5824,17 +6248,15 @@ func (s *ConvoDefs_LogLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -5846,6 +6268,7 @@ func (s *ConvoDefs_LogLockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5946,9 +6369,20 @@ func (s *ConvoDefs_LogUnlockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogUnlockConvoParts is the storage of the required struct fields of a ConvoDefs_LogUnlockConvo.
+type convoDefs_LogUnlockConvoParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogUnlockConvo{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogUnlockConvo) decodeCBOR(d *data.Decoder, grp *convoDefs_LogUnlockConvoParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5956,7 +6390,6 @@ func (s *ConvoDefs_LogUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5982,8 +6415,11 @@ func (s *ConvoDefs_LogUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogUnlockConvoParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -5995,17 +6431,15 @@ func (s *ConvoDefs_LogUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6017,6 +6451,7 @@ func (s *ConvoDefs_LogUnlockConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6117,9 +6552,20 @@ func (s *ConvoDefs_LogLockConvoPermanently) MarshalDAGCBOR(e *data.Encoder) erro
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogLockConvoPermanentlyParts is the storage of the required struct fields of a ConvoDefs_LogLockConvoPermanently.
+type convoDefs_LogLockConvoPermanentlyParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogLockConvoPermanently{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogLockConvoPermanently) decodeCBOR(d *data.Decoder, grp *convoDefs_LogLockConvoPermanentlyParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6127,7 +6573,6 @@ func (s *ConvoDefs_LogLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6153,8 +6598,11 @@ func (s *ConvoDefs_LogLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) er
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogLockConvoPermanentlyParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "relatedProfiles":
@@ -6166,17 +6614,15 @@ func (s *ConvoDefs_LogLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6188,6 +6634,7 @@ func (s *ConvoDefs_LogLockConvoPermanently) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6270,9 +6717,20 @@ func (s *ConvoDefs_LogEditGroup) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogEditGroupParts is the storage of the required struct fields of a ConvoDefs_LogEditGroup.
+type convoDefs_LogEditGroupParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogEditGroup) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogEditGroup{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogEditGroup) decodeCBOR(d *data.Decoder, grp *convoDefs_LogEditGroupParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6280,7 +6738,6 @@ func (s *ConvoDefs_LogEditGroup) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6306,8 +6763,11 @@ func (s *ConvoDefs_LogEditGroup) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogEditGroupParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -6316,6 +6776,7 @@ func (s *ConvoDefs_LogEditGroup) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6398,9 +6859,20 @@ func (s *ConvoDefs_LogCreateJoinLink) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogCreateJoinLinkParts is the storage of the required struct fields of a ConvoDefs_LogCreateJoinLink.
+type convoDefs_LogCreateJoinLinkParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogCreateJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogCreateJoinLink{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogCreateJoinLink) decodeCBOR(d *data.Decoder, grp *convoDefs_LogCreateJoinLinkParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6408,7 +6880,6 @@ func (s *ConvoDefs_LogCreateJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6434,8 +6905,11 @@ func (s *ConvoDefs_LogCreateJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogCreateJoinLinkParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -6444,6 +6918,7 @@ func (s *ConvoDefs_LogCreateJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6526,9 +7001,20 @@ func (s *ConvoDefs_LogEditJoinLink) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogEditJoinLinkParts is the storage of the required struct fields of a ConvoDefs_LogEditJoinLink.
+type convoDefs_LogEditJoinLinkParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogEditJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogEditJoinLink{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogEditJoinLink) decodeCBOR(d *data.Decoder, grp *convoDefs_LogEditJoinLinkParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6536,7 +7022,6 @@ func (s *ConvoDefs_LogEditJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6562,8 +7047,11 @@ func (s *ConvoDefs_LogEditJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogEditJoinLinkParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -6572,6 +7060,7 @@ func (s *ConvoDefs_LogEditJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6654,9 +7143,20 @@ func (s *ConvoDefs_LogEnableJoinLink) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogEnableJoinLinkParts is the storage of the required struct fields of a ConvoDefs_LogEnableJoinLink.
+type convoDefs_LogEnableJoinLinkParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogEnableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogEnableJoinLink{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogEnableJoinLink) decodeCBOR(d *data.Decoder, grp *convoDefs_LogEnableJoinLinkParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6664,7 +7164,6 @@ func (s *ConvoDefs_LogEnableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6690,8 +7189,11 @@ func (s *ConvoDefs_LogEnableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogEnableJoinLinkParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -6700,6 +7202,7 @@ func (s *ConvoDefs_LogEnableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6782,9 +7285,20 @@ func (s *ConvoDefs_LogDisableJoinLink) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogDisableJoinLinkParts is the storage of the required struct fields of a ConvoDefs_LogDisableJoinLink.
+type convoDefs_LogDisableJoinLinkParts struct {
+	f0 ConvoDefs_SystemMessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogDisableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogDisableJoinLink{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogDisableJoinLink) decodeCBOR(d *data.Decoder, grp *convoDefs_LogDisableJoinLinkParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6792,7 +7306,6 @@ func (s *ConvoDefs_LogDisableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6818,8 +7331,11 @@ func (s *ConvoDefs_LogDisableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_SystemMessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogDisableJoinLinkParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -6828,6 +7344,7 @@ func (s *ConvoDefs_LogDisableJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6910,9 +7427,20 @@ func (s *ConvoDefs_LogIncomingJoinRequest) MarshalDAGCBOR(e *data.Encoder) error
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogIncomingJoinRequestParts is the storage of the required struct fields of a ConvoDefs_LogIncomingJoinRequest.
+type convoDefs_LogIncomingJoinRequestParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogIncomingJoinRequest{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogIncomingJoinRequest) decodeCBOR(d *data.Decoder, grp *convoDefs_LogIncomingJoinRequestParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6920,7 +7448,6 @@ func (s *ConvoDefs_LogIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6940,8 +7467,11 @@ func (s *ConvoDefs_LogIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) err
 				return err
 			}
 		case "member":
-			s.Member = new(ActorDefs_ProfileViewBasic)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogIncomingJoinRequestParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -6956,6 +7486,7 @@ func (s *ConvoDefs_LogIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7038,9 +7569,20 @@ func (s *ConvoDefs_LogApproveJoinRequest) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogApproveJoinRequestParts is the storage of the required struct fields of a ConvoDefs_LogApproveJoinRequest.
+type convoDefs_LogApproveJoinRequestParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogApproveJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogApproveJoinRequest{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogApproveJoinRequest) decodeCBOR(d *data.Decoder, grp *convoDefs_LogApproveJoinRequestParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7048,7 +7590,6 @@ func (s *ConvoDefs_LogApproveJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7068,8 +7609,11 @@ func (s *ConvoDefs_LogApproveJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) erro
 				return err
 			}
 		case "member":
-			s.Member = new(ActorDefs_ProfileViewBasic)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogApproveJoinRequestParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -7084,6 +7628,7 @@ func (s *ConvoDefs_LogApproveJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7166,9 +7711,20 @@ func (s *ConvoDefs_LogRejectJoinRequest) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogRejectJoinRequestParts is the storage of the required struct fields of a ConvoDefs_LogRejectJoinRequest.
+type convoDefs_LogRejectJoinRequestParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogRejectJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogRejectJoinRequest{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogRejectJoinRequest) decodeCBOR(d *data.Decoder, grp *convoDefs_LogRejectJoinRequestParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7176,7 +7732,6 @@ func (s *ConvoDefs_LogRejectJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7196,8 +7751,11 @@ func (s *ConvoDefs_LogRejectJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "member":
-			s.Member = new(ActorDefs_ProfileViewBasic)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogRejectJoinRequestParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -7212,6 +7770,7 @@ func (s *ConvoDefs_LogRejectJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7284,6 +7843,11 @@ func (s *ConvoDefs_LogOutgoingJoinRequest) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogOutgoingJoinRequest{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogOutgoingJoinRequest) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7291,7 +7855,6 @@ func (s *ConvoDefs_LogOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7322,6 +7885,7 @@ func (s *ConvoDefs_LogOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7404,9 +7968,20 @@ func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) MarshalDAGCBOR(e *data.Encode
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoDefs_LogWithdrawIncomingJoinRequestParts is the storage of the required struct fields of a ConvoDefs_LogWithdrawIncomingJoinRequest.
+type convoDefs_LogWithdrawIncomingJoinRequestParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogWithdrawIncomingJoinRequest{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) decodeCBOR(d *data.Decoder, grp *convoDefs_LogWithdrawIncomingJoinRequestParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7414,7 +7989,6 @@ func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7434,8 +8008,11 @@ func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Deco
 				return err
 			}
 		case "member":
-			s.Member = new(ActorDefs_ProfileViewBasic)
-			if err := s.Member.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoDefs_LogWithdrawIncomingJoinRequestParts)
+			}
+			s.Member = &grp.f0
+			if err := s.Member.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -7450,6 +8027,7 @@ func (s *ConvoDefs_LogWithdrawIncomingJoinRequest) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7522,6 +8100,11 @@ func (s *ConvoDefs_LogWithdrawOutgoingJoinRequest) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogWithdrawOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogWithdrawOutgoingJoinRequest{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogWithdrawOutgoingJoinRequest) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7529,7 +8112,6 @@ func (s *ConvoDefs_LogWithdrawOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7560,6 +8142,7 @@ func (s *ConvoDefs_LogWithdrawOutgoingJoinRequest) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7632,6 +8215,11 @@ func (s *ConvoDefs_LogReadJoinRequests) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoDefs_LogReadJoinRequests) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoDefs_LogReadJoinRequests{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoDefs_LogReadJoinRequests) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7639,7 +8227,6 @@ func (s *ConvoDefs_LogReadJoinRequests) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7670,6 +8257,7 @@ func (s *ConvoDefs_LogReadJoinRequests) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7715,19 +8303,24 @@ func (u *ConvoDefs_ConvoView_Kind) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_ConvoView_Kind) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_ConvoView_Kind{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_ConvoView_Kind) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#directConvo":
 		u.ConvoDefs_DirectConvo = new(ConvoDefs_DirectConvo)
-		return u.ConvoDefs_DirectConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_DirectConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#groupConvo":
 		u.ConvoDefs_GroupConvo = new(ConvoDefs_GroupConvo)
-		return u.ConvoDefs_GroupConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_GroupConvo.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_ConvoView_Kind"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_ConvoView_Kind")
@@ -7783,22 +8376,30 @@ func (u *ConvoDefs_ConvoView_LastMessage) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_ConvoView_LastMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_ConvoView_LastMessage{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_ConvoView_LastMessage) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageView":
-		u.ConvoDefs_SystemMessageView = new(ConvoDefs_SystemMessageView)
-		return u.ConvoDefs_SystemMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageView, convoDefs_SystemMessageViewParts]()
+		u.ConvoDefs_SystemMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_ConvoView_LastMessage"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_ConvoView_LastMessage")
@@ -7840,16 +8441,22 @@ func (u *ConvoDefs_ConvoView_LastReaction) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_ConvoView_LastReaction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_ConvoView_LastReaction{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_ConvoView_LastReaction) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageAndReactionView":
-		u.ConvoDefs_MessageAndReactionView = new(ConvoDefs_MessageAndReactionView)
-		return u.ConvoDefs_MessageAndReactionView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageAndReactionView, convoDefs_MessageAndReactionViewParts]()
+		u.ConvoDefs_MessageAndReactionView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_ConvoView_LastReaction"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_ConvoView_LastReaction")
@@ -7898,19 +8505,26 @@ func (u *ConvoDefs_LogAddReaction_Message) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogAddReaction_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogAddReaction_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogAddReaction_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogAddReaction_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogAddReaction_Message")
@@ -7959,19 +8573,26 @@ func (u *ConvoDefs_LogCreateMessage_Message) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogCreateMessage_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogCreateMessage_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogCreateMessage_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogCreateMessage_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogCreateMessage_Message")
@@ -8020,19 +8641,26 @@ func (u *ConvoDefs_LogDeleteMessage_Message) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogDeleteMessage_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogDeleteMessage_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogDeleteMessage_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogDeleteMessage_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogDeleteMessage_Message")
@@ -8088,22 +8716,30 @@ func (u *ConvoDefs_LogReadConvo_Message) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogReadConvo_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogReadConvo_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogReadConvo_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageView":
-		u.ConvoDefs_SystemMessageView = new(ConvoDefs_SystemMessageView)
-		return u.ConvoDefs_SystemMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageView, convoDefs_SystemMessageViewParts]()
+		u.ConvoDefs_SystemMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogReadConvo_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogReadConvo_Message")
@@ -8159,22 +8795,30 @@ func (u *ConvoDefs_LogReadMessage_Message) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogReadMessage_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogReadMessage_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogReadMessage_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageView":
-		u.ConvoDefs_SystemMessageView = new(ConvoDefs_SystemMessageView)
-		return u.ConvoDefs_SystemMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageView, convoDefs_SystemMessageViewParts]()
+		u.ConvoDefs_SystemMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogReadMessage_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogReadMessage_Message")
@@ -8223,19 +8867,26 @@ func (u *ConvoDefs_LogRemoveReaction_Message) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_LogRemoveReaction_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_LogRemoveReaction_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_LogRemoveReaction_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_LogRemoveReaction_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_LogRemoveReaction_Message")
@@ -8284,19 +8935,24 @@ func (u *ConvoDefs_MessageInput_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_MessageInput_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_MessageInput_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_MessageInput_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.record":
 		u.EmbedRecord = new(bsky.EmbedRecord)
 		return u.EmbedRecord.UnmarshalDAGCBOR(d)
 	case "chat.bsky.embed.joinLink":
 		u.EmbedJoinLink = new(EmbedJoinLink)
-		return u.EmbedJoinLink.UnmarshalDAGCBOR(d)
+		return u.EmbedJoinLink.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_MessageInput_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_MessageInput_Embed")
@@ -8345,19 +9001,25 @@ func (u *ConvoDefs_MessageView_Embed) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_MessageView_Embed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_MessageView_Embed{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_MessageView_Embed) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "app.bsky.embed.record#view":
 		u.EmbedRecord_View = new(bsky.EmbedRecord_View)
 		return u.EmbedRecord_View.UnmarshalDAGCBOR(d)
 	case "chat.bsky.embed.joinLink#view":
-		u.EmbedJoinLink_View = new(EmbedJoinLink_View)
-		return u.EmbedJoinLink_View.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[EmbedJoinLink_View, embedJoinLink_ViewParts]()
+		u.EmbedJoinLink_View = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_MessageView_Embed"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_MessageView_Embed")
@@ -8413,22 +9075,29 @@ func (u *ConvoDefs_MessageView_ReplyTo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_MessageView_ReplyTo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_MessageView_ReplyTo{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_MessageView_ReplyTo) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#messageBeforeUserJoinedGroupView":
 		u.ConvoDefs_MessageBeforeUserJoinedGroupView = new(ConvoDefs_MessageBeforeUserJoinedGroupView)
-		return u.ConvoDefs_MessageBeforeUserJoinedGroupView.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_MessageBeforeUserJoinedGroupView.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_MessageView_ReplyTo"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_MessageView_ReplyTo")
@@ -8547,49 +9216,61 @@ func (u *ConvoDefs_SystemMessageView_Data) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoDefs_SystemMessageView_Data) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoDefs_SystemMessageView_Data{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoDefs_SystemMessageView_Data) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#systemMessageDataAddMember":
-		u.ConvoDefs_SystemMessageDataAddMember = new(ConvoDefs_SystemMessageDataAddMember)
-		return u.ConvoDefs_SystemMessageDataAddMember.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataAddMember, convoDefs_SystemMessageDataAddMemberParts]()
+		u.ConvoDefs_SystemMessageDataAddMember = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataRemoveMember":
-		u.ConvoDefs_SystemMessageDataRemoveMember = new(ConvoDefs_SystemMessageDataRemoveMember)
-		return u.ConvoDefs_SystemMessageDataRemoveMember.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataRemoveMember, convoDefs_SystemMessageDataRemoveMemberParts]()
+		u.ConvoDefs_SystemMessageDataRemoveMember = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataMemberJoin":
-		u.ConvoDefs_SystemMessageDataMemberJoin = new(ConvoDefs_SystemMessageDataMemberJoin)
-		return u.ConvoDefs_SystemMessageDataMemberJoin.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataMemberJoin, convoDefs_SystemMessageDataMemberJoinParts]()
+		u.ConvoDefs_SystemMessageDataMemberJoin = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataMemberLeave":
-		u.ConvoDefs_SystemMessageDataMemberLeave = new(ConvoDefs_SystemMessageDataMemberLeave)
-		return u.ConvoDefs_SystemMessageDataMemberLeave.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataMemberLeave, convoDefs_SystemMessageDataMemberLeaveParts]()
+		u.ConvoDefs_SystemMessageDataMemberLeave = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataLockConvo":
-		u.ConvoDefs_SystemMessageDataLockConvo = new(ConvoDefs_SystemMessageDataLockConvo)
-		return u.ConvoDefs_SystemMessageDataLockConvo.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataLockConvo, convoDefs_SystemMessageDataLockConvoParts]()
+		u.ConvoDefs_SystemMessageDataLockConvo = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataUnlockConvo":
-		u.ConvoDefs_SystemMessageDataUnlockConvo = new(ConvoDefs_SystemMessageDataUnlockConvo)
-		return u.ConvoDefs_SystemMessageDataUnlockConvo.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataUnlockConvo, convoDefs_SystemMessageDataUnlockConvoParts]()
+		u.ConvoDefs_SystemMessageDataUnlockConvo = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataLockConvoPermanently":
-		u.ConvoDefs_SystemMessageDataLockConvoPermanently = new(ConvoDefs_SystemMessageDataLockConvoPermanently)
-		return u.ConvoDefs_SystemMessageDataLockConvoPermanently.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageDataLockConvoPermanently, convoDefs_SystemMessageDataLockConvoPermanentlyParts]()
+		u.ConvoDefs_SystemMessageDataLockConvoPermanently = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageDataEditGroup":
 		u.ConvoDefs_SystemMessageDataEditGroup = new(ConvoDefs_SystemMessageDataEditGroup)
-		return u.ConvoDefs_SystemMessageDataEditGroup.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_SystemMessageDataEditGroup.decodeCBOR(d)
 	case "chat.bsky.convo.defs#systemMessageDataCreateJoinLink":
 		u.ConvoDefs_SystemMessageDataCreateJoinLink = new(ConvoDefs_SystemMessageDataCreateJoinLink)
-		return u.ConvoDefs_SystemMessageDataCreateJoinLink.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_SystemMessageDataCreateJoinLink.decodeCBOR(d)
 	case "chat.bsky.convo.defs#systemMessageDataEditJoinLink":
 		u.ConvoDefs_SystemMessageDataEditJoinLink = new(ConvoDefs_SystemMessageDataEditJoinLink)
-		return u.ConvoDefs_SystemMessageDataEditJoinLink.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_SystemMessageDataEditJoinLink.decodeCBOR(d)
 	case "chat.bsky.convo.defs#systemMessageDataEnableJoinLink":
 		u.ConvoDefs_SystemMessageDataEnableJoinLink = new(ConvoDefs_SystemMessageDataEnableJoinLink)
-		return u.ConvoDefs_SystemMessageDataEnableJoinLink.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_SystemMessageDataEnableJoinLink.decodeCBOR(d)
 	case "chat.bsky.convo.defs#systemMessageDataDisableJoinLink":
 		u.ConvoDefs_SystemMessageDataDisableJoinLink = new(ConvoDefs_SystemMessageDataDisableJoinLink)
-		return u.ConvoDefs_SystemMessageDataDisableJoinLink.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_SystemMessageDataDisableJoinLink.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoDefs_SystemMessageView_Data"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoDefs_SystemMessageView_Data")

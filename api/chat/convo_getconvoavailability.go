@@ -103,6 +103,11 @@ func (s *ConvoGetConvoAvailability_Output) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoGetConvoAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoGetConvoAvailability_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoGetConvoAvailability_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -110,7 +115,6 @@ func (s *ConvoGetConvoAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -131,7 +135,7 @@ func (s *ConvoGetConvoAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "canChat":
@@ -146,6 +150,7 @@ func (s *ConvoGetConvoAvailability_Output) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

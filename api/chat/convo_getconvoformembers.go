@@ -91,9 +91,20 @@ func (s *ConvoGetConvoForMembers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoGetConvoForMembers_OutputParts is the storage of the required struct fields of a ConvoGetConvoForMembers_Output.
+type convoGetConvoForMembers_OutputParts struct {
+	f0 ConvoDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoGetConvoForMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoGetConvoForMembers_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoGetConvoForMembers_Output) decodeCBOR(d *data.Decoder, grp *convoGetConvoForMembers_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -101,7 +112,6 @@ func (s *ConvoGetConvoForMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -115,8 +125,11 @@ func (s *ConvoGetConvoForMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "convo":
-			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoGetConvoForMembers_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -125,6 +138,7 @@ func (s *ConvoGetConvoForMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

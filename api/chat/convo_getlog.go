@@ -108,6 +108,11 @@ func (s *ConvoGetLog_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoGetLog_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoGetLog_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoGetLog_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -115,7 +120,6 @@ func (s *ConvoGetLog_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -133,17 +137,15 @@ func (s *ConvoGetLog_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoGetLog_Output_Logs_Elem, n0)
+				a0 := lexutil.NewPtrs[ConvoGetLog_Output_Logs_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoGetLog_Output_Logs_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -171,6 +173,7 @@ func (s *ConvoGetLog_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -426,103 +429,130 @@ func (u *ConvoGetLog_Output_Logs_Elem) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoGetLog_Output_Logs_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoGetLog_Output_Logs_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoGetLog_Output_Logs_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#logBeginConvo":
 		u.ConvoDefs_LogBeginConvo = new(ConvoDefs_LogBeginConvo)
-		return u.ConvoDefs_LogBeginConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogBeginConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logAcceptConvo":
 		u.ConvoDefs_LogAcceptConvo = new(ConvoDefs_LogAcceptConvo)
-		return u.ConvoDefs_LogAcceptConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogAcceptConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logLeaveConvo":
 		u.ConvoDefs_LogLeaveConvo = new(ConvoDefs_LogLeaveConvo)
-		return u.ConvoDefs_LogLeaveConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogLeaveConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logMuteConvo":
 		u.ConvoDefs_LogMuteConvo = new(ConvoDefs_LogMuteConvo)
-		return u.ConvoDefs_LogMuteConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogMuteConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logUnmuteConvo":
 		u.ConvoDefs_LogUnmuteConvo = new(ConvoDefs_LogUnmuteConvo)
-		return u.ConvoDefs_LogUnmuteConvo.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogUnmuteConvo.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logCreateMessage":
-		u.ConvoDefs_LogCreateMessage = new(ConvoDefs_LogCreateMessage)
-		return u.ConvoDefs_LogCreateMessage.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogCreateMessage, convoDefs_LogCreateMessageParts]()
+		u.ConvoDefs_LogCreateMessage = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logDeleteMessage":
-		u.ConvoDefs_LogDeleteMessage = new(ConvoDefs_LogDeleteMessage)
-		return u.ConvoDefs_LogDeleteMessage.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogDeleteMessage, convoDefs_LogDeleteMessageParts]()
+		u.ConvoDefs_LogDeleteMessage = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logReadMessage":
-		u.ConvoDefs_LogReadMessage = new(ConvoDefs_LogReadMessage)
-		return u.ConvoDefs_LogReadMessage.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogReadMessage, convoDefs_LogReadMessageParts]()
+		u.ConvoDefs_LogReadMessage = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logAddReaction":
-		u.ConvoDefs_LogAddReaction = new(ConvoDefs_LogAddReaction)
-		return u.ConvoDefs_LogAddReaction.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogAddReaction, convoDefs_LogAddReactionParts]()
+		u.ConvoDefs_LogAddReaction = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logRemoveReaction":
-		u.ConvoDefs_LogRemoveReaction = new(ConvoDefs_LogRemoveReaction)
-		return u.ConvoDefs_LogRemoveReaction.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogRemoveReaction, convoDefs_LogRemoveReactionParts]()
+		u.ConvoDefs_LogRemoveReaction = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logReadConvo":
-		u.ConvoDefs_LogReadConvo = new(ConvoDefs_LogReadConvo)
-		return u.ConvoDefs_LogReadConvo.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogReadConvo, convoDefs_LogReadConvoParts]()
+		u.ConvoDefs_LogReadConvo = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logAddMember":
-		u.ConvoDefs_LogAddMember = new(ConvoDefs_LogAddMember)
-		return u.ConvoDefs_LogAddMember.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogAddMember, convoDefs_LogAddMemberParts]()
+		u.ConvoDefs_LogAddMember = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logRemoveMember":
-		u.ConvoDefs_LogRemoveMember = new(ConvoDefs_LogRemoveMember)
-		return u.ConvoDefs_LogRemoveMember.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogRemoveMember, convoDefs_LogRemoveMemberParts]()
+		u.ConvoDefs_LogRemoveMember = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logMemberJoin":
-		u.ConvoDefs_LogMemberJoin = new(ConvoDefs_LogMemberJoin)
-		return u.ConvoDefs_LogMemberJoin.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogMemberJoin, convoDefs_LogMemberJoinParts]()
+		u.ConvoDefs_LogMemberJoin = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logMemberLeave":
-		u.ConvoDefs_LogMemberLeave = new(ConvoDefs_LogMemberLeave)
-		return u.ConvoDefs_LogMemberLeave.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogMemberLeave, convoDefs_LogMemberLeaveParts]()
+		u.ConvoDefs_LogMemberLeave = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logLockConvo":
-		u.ConvoDefs_LogLockConvo = new(ConvoDefs_LogLockConvo)
-		return u.ConvoDefs_LogLockConvo.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogLockConvo, convoDefs_LogLockConvoParts]()
+		u.ConvoDefs_LogLockConvo = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logUnlockConvo":
-		u.ConvoDefs_LogUnlockConvo = new(ConvoDefs_LogUnlockConvo)
-		return u.ConvoDefs_LogUnlockConvo.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogUnlockConvo, convoDefs_LogUnlockConvoParts]()
+		u.ConvoDefs_LogUnlockConvo = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logLockConvoPermanently":
-		u.ConvoDefs_LogLockConvoPermanently = new(ConvoDefs_LogLockConvoPermanently)
-		return u.ConvoDefs_LogLockConvoPermanently.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogLockConvoPermanently, convoDefs_LogLockConvoPermanentlyParts]()
+		u.ConvoDefs_LogLockConvoPermanently = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logEditGroup":
-		u.ConvoDefs_LogEditGroup = new(ConvoDefs_LogEditGroup)
-		return u.ConvoDefs_LogEditGroup.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogEditGroup, convoDefs_LogEditGroupParts]()
+		u.ConvoDefs_LogEditGroup = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logCreateJoinLink":
-		u.ConvoDefs_LogCreateJoinLink = new(ConvoDefs_LogCreateJoinLink)
-		return u.ConvoDefs_LogCreateJoinLink.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogCreateJoinLink, convoDefs_LogCreateJoinLinkParts]()
+		u.ConvoDefs_LogCreateJoinLink = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logEditJoinLink":
-		u.ConvoDefs_LogEditJoinLink = new(ConvoDefs_LogEditJoinLink)
-		return u.ConvoDefs_LogEditJoinLink.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogEditJoinLink, convoDefs_LogEditJoinLinkParts]()
+		u.ConvoDefs_LogEditJoinLink = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logEnableJoinLink":
-		u.ConvoDefs_LogEnableJoinLink = new(ConvoDefs_LogEnableJoinLink)
-		return u.ConvoDefs_LogEnableJoinLink.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogEnableJoinLink, convoDefs_LogEnableJoinLinkParts]()
+		u.ConvoDefs_LogEnableJoinLink = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logDisableJoinLink":
-		u.ConvoDefs_LogDisableJoinLink = new(ConvoDefs_LogDisableJoinLink)
-		return u.ConvoDefs_LogDisableJoinLink.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogDisableJoinLink, convoDefs_LogDisableJoinLinkParts]()
+		u.ConvoDefs_LogDisableJoinLink = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logIncomingJoinRequest":
-		u.ConvoDefs_LogIncomingJoinRequest = new(ConvoDefs_LogIncomingJoinRequest)
-		return u.ConvoDefs_LogIncomingJoinRequest.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogIncomingJoinRequest, convoDefs_LogIncomingJoinRequestParts]()
+		u.ConvoDefs_LogIncomingJoinRequest = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logApproveJoinRequest":
-		u.ConvoDefs_LogApproveJoinRequest = new(ConvoDefs_LogApproveJoinRequest)
-		return u.ConvoDefs_LogApproveJoinRequest.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogApproveJoinRequest, convoDefs_LogApproveJoinRequestParts]()
+		u.ConvoDefs_LogApproveJoinRequest = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logRejectJoinRequest":
-		u.ConvoDefs_LogRejectJoinRequest = new(ConvoDefs_LogRejectJoinRequest)
-		return u.ConvoDefs_LogRejectJoinRequest.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogRejectJoinRequest, convoDefs_LogRejectJoinRequestParts]()
+		u.ConvoDefs_LogRejectJoinRequest = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logOutgoingJoinRequest":
 		u.ConvoDefs_LogOutgoingJoinRequest = new(ConvoDefs_LogOutgoingJoinRequest)
-		return u.ConvoDefs_LogOutgoingJoinRequest.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogOutgoingJoinRequest.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logWithdrawIncomingJoinRequest":
-		u.ConvoDefs_LogWithdrawIncomingJoinRequest = new(ConvoDefs_LogWithdrawIncomingJoinRequest)
-		return u.ConvoDefs_LogWithdrawIncomingJoinRequest.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_LogWithdrawIncomingJoinRequest, convoDefs_LogWithdrawIncomingJoinRequestParts]()
+		u.ConvoDefs_LogWithdrawIncomingJoinRequest = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest":
 		u.ConvoDefs_LogWithdrawOutgoingJoinRequest = new(ConvoDefs_LogWithdrawOutgoingJoinRequest)
-		return u.ConvoDefs_LogWithdrawOutgoingJoinRequest.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogWithdrawOutgoingJoinRequest.decodeCBOR(d)
 	case "chat.bsky.convo.defs#logReadJoinRequests":
 		u.ConvoDefs_LogReadJoinRequests = new(ConvoDefs_LogReadJoinRequests)
-		return u.ConvoDefs_LogReadJoinRequests.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_LogReadJoinRequests.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoGetLog_Output_Logs_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoGetLog_Output_Logs_Elem")

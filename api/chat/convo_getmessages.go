@@ -143,6 +143,11 @@ func (s *ConvoGetMessages_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoGetMessages_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoGetMessages_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoGetMessages_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -150,7 +155,6 @@ func (s *ConvoGetMessages_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -184,17 +188,15 @@ func (s *ConvoGetMessages_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoGetMessages_Output_Messages_Elem, n0)
+				a0 := lexutil.NewPtrs[ConvoGetMessages_Output_Messages_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoGetMessages_Output_Messages_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -215,17 +217,15 @@ func (s *ConvoGetMessages_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -237,6 +237,7 @@ func (s *ConvoGetMessages_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -303,22 +304,30 @@ func (u *ConvoGetMessages_Output_Messages_Elem) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoGetMessages_Output_Messages_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoGetMessages_Output_Messages_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoGetMessages_Output_Messages_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#deletedMessageView":
-		u.ConvoDefs_DeletedMessageView = new(ConvoDefs_DeletedMessageView)
-		return u.ConvoDefs_DeletedMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_DeletedMessageView, convoDefs_DeletedMessageViewParts]()
+		u.ConvoDefs_DeletedMessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageView":
-		u.ConvoDefs_SystemMessageView = new(ConvoDefs_SystemMessageView)
-		return u.ConvoDefs_SystemMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageView, convoDefs_SystemMessageViewParts]()
+		u.ConvoDefs_SystemMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoGetMessages_Output_Messages_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoGetMessages_Output_Messages_Elem")

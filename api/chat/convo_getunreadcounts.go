@@ -106,6 +106,11 @@ func (s *ConvoGetUnreadCounts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoGetUnreadCounts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoGetUnreadCounts_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoGetUnreadCounts_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -113,7 +118,6 @@ func (s *ConvoGetUnreadCounts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -144,6 +148,7 @@ func (s *ConvoGetUnreadCounts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -120,6 +120,11 @@ func (s *ConvoListConvoRequests_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoListConvoRequests_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoListConvoRequests_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoListConvoRequests_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -127,7 +132,6 @@ func (s *ConvoListConvoRequests_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -161,17 +165,15 @@ func (s *ConvoListConvoRequests_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoListConvoRequests_Output_Requests_Elem, n0)
+				a0 := lexutil.NewPtrs[ConvoListConvoRequests_Output_Requests_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoListConvoRequests_Output_Requests_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -183,6 +185,7 @@ func (s *ConvoListConvoRequests_Output) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -242,19 +245,25 @@ func (u *ConvoListConvoRequests_Output_Requests_Elem) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ConvoListConvoRequests_Output_Requests_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ConvoListConvoRequests_Output_Requests_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ConvoListConvoRequests_Output_Requests_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#convoView":
 		u.ConvoDefs_ConvoView = new(ConvoDefs_ConvoView)
-		return u.ConvoDefs_ConvoView.UnmarshalDAGCBOR(d)
+		return u.ConvoDefs_ConvoView.decodeCBOR(d)
 	case "chat.bsky.group.defs#joinRequestConvoView":
-		u.GroupDefs_JoinRequestConvoView = new(GroupDefs_JoinRequestConvoView)
-		return u.GroupDefs_JoinRequestConvoView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[GroupDefs_JoinRequestConvoView, groupDefs_JoinRequestConvoViewParts]()
+		u.GroupDefs_JoinRequestConvoView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ConvoListConvoRequests_Output_Requests_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ConvoListConvoRequests_Output_Requests_Elem")

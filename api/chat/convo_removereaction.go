@@ -84,6 +84,11 @@ func (s *ConvoRemoveReaction_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoRemoveReaction_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoRemoveReaction_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoRemoveReaction_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -91,7 +96,6 @@ func (s *ConvoRemoveReaction_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -128,6 +132,7 @@ func (s *ConvoRemoveReaction_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -188,9 +193,20 @@ func (s *ConvoRemoveReaction_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoRemoveReaction_OutputParts is the storage of the required struct fields of a ConvoRemoveReaction_Output.
+type convoRemoveReaction_OutputParts struct {
+	f0 ConvoDefs_MessageView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoRemoveReaction_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoRemoveReaction_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoRemoveReaction_Output) decodeCBOR(d *data.Decoder, grp *convoRemoveReaction_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -198,7 +214,6 @@ func (s *ConvoRemoveReaction_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -212,8 +227,11 @@ func (s *ConvoRemoveReaction_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "message":
-			s.Message = new(ConvoDefs_MessageView)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoRemoveReaction_OutputParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -222,6 +240,7 @@ func (s *ConvoRemoveReaction_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -72,9 +72,20 @@ func (s *ConvoSendMessage_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoSendMessage_InputParts is the storage of the required struct fields of a ConvoSendMessage_Input.
+type convoSendMessage_InputParts struct {
+	f0 ConvoDefs_MessageInput
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoSendMessage_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoSendMessage_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoSendMessage_Input) decodeCBOR(d *data.Decoder, grp *convoSendMessage_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -82,7 +93,6 @@ func (s *ConvoSendMessage_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -102,8 +112,11 @@ func (s *ConvoSendMessage_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_MessageInput)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoSendMessage_InputParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -112,6 +125,7 @@ func (s *ConvoSendMessage_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -69,6 +69,11 @@ func (s *ConvoSendMessageBatch_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoSendMessageBatch_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoSendMessageBatch_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoSendMessageBatch_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -76,7 +81,6 @@ func (s *ConvoSendMessageBatch_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,17 +102,15 @@ func (s *ConvoSendMessageBatch_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoSendMessageBatch_BatchItem, n0)
+				a0, w0 := lexutil.NewPtrsWith[ConvoSendMessageBatch_BatchItem, convoSendMessageBatch_BatchItemParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoSendMessageBatch_BatchItem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -120,6 +122,7 @@ func (s *ConvoSendMessageBatch_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -188,6 +191,11 @@ func (s *ConvoSendMessageBatch_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoSendMessageBatch_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoSendMessageBatch_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoSendMessageBatch_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -195,7 +203,6 @@ func (s *ConvoSendMessageBatch_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -217,17 +224,15 @@ func (s *ConvoSendMessageBatch_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ConvoDefs_MessageView, n0)
+				a0, w0 := lexutil.NewPtrsWith[ConvoDefs_MessageView, convoDefs_MessageViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ConvoDefs_MessageView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -239,6 +244,7 @@ func (s *ConvoSendMessageBatch_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -328,9 +334,20 @@ func (s *ConvoSendMessageBatch_BatchItem) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoSendMessageBatch_BatchItemParts is the storage of the required struct fields of a ConvoSendMessageBatch_BatchItem.
+type convoSendMessageBatch_BatchItemParts struct {
+	f0 ConvoDefs_MessageInput
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoSendMessageBatch_BatchItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoSendMessageBatch_BatchItem{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoSendMessageBatch_BatchItem) decodeCBOR(d *data.Decoder, grp *convoSendMessageBatch_BatchItemParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -338,7 +355,6 @@ func (s *ConvoSendMessageBatch_BatchItem) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -358,8 +374,11 @@ func (s *ConvoSendMessageBatch_BatchItem) UnmarshalDAGCBOR(d *data.Decoder) erro
 				s.ConvoId = v
 			}
 		case "message":
-			s.Message = new(ConvoDefs_MessageInput)
-			if err := s.Message.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoSendMessageBatch_BatchItemParts)
+			}
+			s.Message = &grp.f0
+			if err := s.Message.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -368,6 +387,7 @@ func (s *ConvoSendMessageBatch_BatchItem) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -73,6 +73,11 @@ func (s *ConvoUpdateRead_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoUpdateRead_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoUpdateRead_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ConvoUpdateRead_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -80,7 +85,6 @@ func (s *ConvoUpdateRead_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -117,6 +121,7 @@ func (s *ConvoUpdateRead_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -177,9 +182,20 @@ func (s *ConvoUpdateRead_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// convoUpdateRead_OutputParts is the storage of the required struct fields of a ConvoUpdateRead_Output.
+type convoUpdateRead_OutputParts struct {
+	f0 ConvoDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ConvoUpdateRead_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ConvoUpdateRead_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ConvoUpdateRead_Output) decodeCBOR(d *data.Decoder, grp *convoUpdateRead_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -187,7 +203,6 @@ func (s *ConvoUpdateRead_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -201,8 +216,11 @@ func (s *ConvoUpdateRead_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "convo":
-			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(convoUpdateRead_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -211,6 +229,7 @@ func (s *ConvoUpdateRead_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -57,6 +57,11 @@ func (s *EmbedJoinLink) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedJoinLink{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *EmbedJoinLink) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -64,7 +69,6 @@ func (s *EmbedJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -89,6 +93,7 @@ func (s *EmbedJoinLink) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -149,9 +154,20 @@ func (s *EmbedJoinLink_View) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// embedJoinLink_ViewParts is the storage of the required struct fields of a EmbedJoinLink_View.
+type embedJoinLink_ViewParts struct {
+	f0 EmbedJoinLink_View_JoinLinkPreview
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *EmbedJoinLink_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = EmbedJoinLink_View{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *EmbedJoinLink_View) decodeCBOR(d *data.Decoder, grp *embedJoinLink_ViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -159,7 +175,6 @@ func (s *EmbedJoinLink_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -173,8 +188,11 @@ func (s *EmbedJoinLink_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "joinLinkPreview":
-			s.JoinLinkPreview = new(EmbedJoinLink_View_JoinLinkPreview)
-			if err := s.JoinLinkPreview.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(embedJoinLink_ViewParts)
+			}
+			s.JoinLinkPreview = &grp.f0
+			if err := s.JoinLinkPreview.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -183,6 +201,7 @@ func (s *EmbedJoinLink_View) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -235,22 +254,28 @@ func (u *EmbedJoinLink_View_JoinLinkPreview) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *EmbedJoinLink_View_JoinLinkPreview) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = EmbedJoinLink_View_JoinLinkPreview{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *EmbedJoinLink_View_JoinLinkPreview) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.group.defs#joinLinkPreviewView":
-		u.GroupDefs_JoinLinkPreviewView = new(GroupDefs_JoinLinkPreviewView)
-		return u.GroupDefs_JoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[GroupDefs_JoinLinkPreviewView, groupDefs_JoinLinkPreviewViewParts]()
+		u.GroupDefs_JoinLinkPreviewView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.group.defs#disabledJoinLinkPreviewView":
 		u.GroupDefs_DisabledJoinLinkPreviewView = new(GroupDefs_DisabledJoinLinkPreviewView)
-		return u.GroupDefs_DisabledJoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		return u.GroupDefs_DisabledJoinLinkPreviewView.decodeCBOR(d)
 	case "chat.bsky.group.defs#invalidJoinLinkPreviewView":
 		u.GroupDefs_InvalidJoinLinkPreviewView = new(GroupDefs_InvalidJoinLinkPreviewView)
-		return u.GroupDefs_InvalidJoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		return u.GroupDefs_InvalidJoinLinkPreviewView.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "EmbedJoinLink_View_JoinLinkPreview"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "EmbedJoinLink_View_JoinLinkPreview")

@@ -78,6 +78,11 @@ func (s *GroupAddMembers_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupAddMembers_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupAddMembers_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupAddMembers_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -85,7 +90,6 @@ func (s *GroupAddMembers_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -130,6 +134,7 @@ func (s *GroupAddMembers_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -208,9 +213,20 @@ func (s *GroupAddMembers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupAddMembers_OutputParts is the storage of the required struct fields of a GroupAddMembers_Output.
+type groupAddMembers_OutputParts struct {
+	f0 ConvoDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupAddMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupAddMembers_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupAddMembers_Output) decodeCBOR(d *data.Decoder, grp *groupAddMembers_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -218,7 +234,6 @@ func (s *GroupAddMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -232,8 +247,11 @@ func (s *GroupAddMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "convo":
-			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupAddMembers_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "addedMembers":
@@ -251,17 +269,15 @@ func (s *GroupAddMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ActorDefs_ProfileViewBasic, n0)
+				a0 := lexutil.NewPtrs[ActorDefs_ProfileViewBasic](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ActorDefs_ProfileViewBasic)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -273,6 +289,7 @@ func (s *GroupAddMembers_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -78,6 +78,11 @@ func (s *GroupCreateGroup_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupCreateGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupCreateGroup_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupCreateGroup_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -85,7 +90,6 @@ func (s *GroupCreateGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -130,6 +134,7 @@ func (s *GroupCreateGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -190,9 +195,20 @@ func (s *GroupCreateGroup_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupCreateGroup_OutputParts is the storage of the required struct fields of a GroupCreateGroup_Output.
+type groupCreateGroup_OutputParts struct {
+	f0 ConvoDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupCreateGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupCreateGroup_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupCreateGroup_Output) decodeCBOR(d *data.Decoder, grp *groupCreateGroup_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -200,7 +216,6 @@ func (s *GroupCreateGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -214,8 +229,11 @@ func (s *GroupCreateGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "convo":
-			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupCreateGroup_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -224,6 +242,7 @@ func (s *GroupCreateGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

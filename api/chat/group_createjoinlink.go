@@ -82,6 +82,11 @@ func (s *GroupCreateJoinLink_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupCreateJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupCreateJoinLink_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupCreateJoinLink_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -89,7 +94,6 @@ func (s *GroupCreateJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -132,6 +136,7 @@ func (s *GroupCreateJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -192,9 +197,20 @@ func (s *GroupCreateJoinLink_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupCreateJoinLink_OutputParts is the storage of the required struct fields of a GroupCreateJoinLink_Output.
+type groupCreateJoinLink_OutputParts struct {
+	f0 GroupDefs_JoinLinkView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupCreateJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupCreateJoinLink_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupCreateJoinLink_Output) decodeCBOR(d *data.Decoder, grp *groupCreateJoinLink_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -202,7 +218,6 @@ func (s *GroupCreateJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -216,8 +231,11 @@ func (s *GroupCreateJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "joinLink":
-			s.JoinLink = new(GroupDefs_JoinLinkView)
-			if err := s.JoinLink.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupCreateJoinLink_OutputParts)
+			}
+			s.JoinLink = &grp.f0
+			if err := s.JoinLink.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -226,6 +244,7 @@ func (s *GroupCreateJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

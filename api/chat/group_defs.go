@@ -99,6 +99,11 @@ func (s *GroupDefs_JoinLinkView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_JoinLinkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_JoinLinkView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupDefs_JoinLinkView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -106,7 +111,6 @@ func (s *GroupDefs_JoinLinkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -155,6 +159,7 @@ func (s *GroupDefs_JoinLinkView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -316,9 +321,20 @@ func (s *GroupDefs_JoinLinkPreviewView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupDefs_JoinLinkPreviewViewParts is the storage of the required struct fields of a GroupDefs_JoinLinkPreviewView.
+type groupDefs_JoinLinkPreviewViewParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_JoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_JoinLinkPreviewView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupDefs_JoinLinkPreviewView) decodeCBOR(d *data.Decoder, grp *groupDefs_JoinLinkPreviewViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -326,7 +342,6 @@ func (s *GroupDefs_JoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -359,12 +374,15 @@ func (s *GroupDefs_JoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "owner":
-			s.Owner = new(ActorDefs_ProfileViewBasic)
-			if err := s.Owner.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupDefs_JoinLinkPreviewViewParts)
+			}
+			s.Owner = &grp.f0
+			if err := s.Owner.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "viewer":
@@ -375,7 +393,7 @@ func (s *GroupDefs_JoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Viewer = new(GroupDefs_JoinLinkViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -414,6 +432,7 @@ func (s *GroupDefs_JoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -475,6 +494,11 @@ func (s *GroupDefs_DisabledJoinLinkPreviewView) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_DisabledJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_DisabledJoinLinkPreviewView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupDefs_DisabledJoinLinkPreviewView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -482,7 +506,6 @@ func (s *GroupDefs_DisabledJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -507,6 +530,7 @@ func (s *GroupDefs_DisabledJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -568,6 +592,11 @@ func (s *GroupDefs_InvalidJoinLinkPreviewView) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_InvalidJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_InvalidJoinLinkPreviewView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupDefs_InvalidJoinLinkPreviewView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -575,7 +604,6 @@ func (s *GroupDefs_InvalidJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -600,6 +628,7 @@ func (s *GroupDefs_InvalidJoinLinkPreviewView) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -661,6 +690,11 @@ func (s *GroupDefs_JoinLinkViewerState) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_JoinLinkViewerState) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_JoinLinkViewerState{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupDefs_JoinLinkViewerState) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -668,7 +702,6 @@ func (s *GroupDefs_JoinLinkViewerState) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -699,6 +732,7 @@ func (s *GroupDefs_JoinLinkViewerState) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -781,9 +815,20 @@ func (s *GroupDefs_JoinRequestView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupDefs_JoinRequestViewParts is the storage of the required struct fields of a GroupDefs_JoinRequestView.
+type groupDefs_JoinRequestViewParts struct {
+	f0 ActorDefs_ProfileViewBasic
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_JoinRequestView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_JoinRequestView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupDefs_JoinRequestView) decodeCBOR(d *data.Decoder, grp *groupDefs_JoinRequestViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -791,7 +836,6 @@ func (s *GroupDefs_JoinRequestView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -817,8 +861,11 @@ func (s *GroupDefs_JoinRequestView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.RequestedAt = v
 			}
 		case "requestedBy":
-			s.RequestedBy = new(ActorDefs_ProfileViewBasic)
-			if err := s.RequestedBy.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupDefs_JoinRequestViewParts)
+			}
+			s.RequestedBy = &grp.f0
+			if err := s.RequestedBy.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -827,6 +874,7 @@ func (s *GroupDefs_JoinRequestView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -944,9 +992,21 @@ func (s *GroupDefs_JoinRequestConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupDefs_JoinRequestConvoViewParts is the storage of the required struct fields of a GroupDefs_JoinRequestConvoView.
+type groupDefs_JoinRequestConvoViewParts struct {
+	f0 ActorDefs_ProfileViewBasic
+	f1 GroupDefs_JoinLinkViewerState
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDefs_JoinRequestConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDefs_JoinRequestConvoView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupDefs_JoinRequestConvoView) decodeCBOR(d *data.Decoder, grp *groupDefs_JoinRequestConvoViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -954,7 +1014,6 @@ func (s *GroupDefs_JoinRequestConvoView) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -974,13 +1033,19 @@ func (s *GroupDefs_JoinRequestConvoView) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "owner":
-			s.Owner = new(ActorDefs_ProfileViewBasic)
-			if err := s.Owner.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupDefs_JoinRequestConvoViewParts)
+			}
+			s.Owner = &grp.f0
+			if err := s.Owner.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "viewer":
-			s.Viewer = new(GroupDefs_JoinLinkViewerState)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupDefs_JoinRequestConvoViewParts)
+			}
+			s.Viewer = &grp.f1
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "convoId":
@@ -1007,6 +1072,7 @@ func (s *GroupDefs_JoinRequestConvoView) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

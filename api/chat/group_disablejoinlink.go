@@ -62,6 +62,11 @@ func (s *GroupDisableJoinLink_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDisableJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDisableJoinLink_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupDisableJoinLink_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -69,7 +74,6 @@ func (s *GroupDisableJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -94,6 +98,7 @@ func (s *GroupDisableJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -154,9 +159,20 @@ func (s *GroupDisableJoinLink_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupDisableJoinLink_OutputParts is the storage of the required struct fields of a GroupDisableJoinLink_Output.
+type groupDisableJoinLink_OutputParts struct {
+	f0 GroupDefs_JoinLinkView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupDisableJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupDisableJoinLink_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupDisableJoinLink_Output) decodeCBOR(d *data.Decoder, grp *groupDisableJoinLink_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -164,7 +180,6 @@ func (s *GroupDisableJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -178,8 +193,11 @@ func (s *GroupDisableJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "joinLink":
-			s.JoinLink = new(GroupDefs_JoinLinkView)
-			if err := s.JoinLink.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupDisableJoinLink_OutputParts)
+			}
+			s.JoinLink = &grp.f0
+			if err := s.JoinLink.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -188,6 +206,7 @@ func (s *GroupDisableJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -73,6 +73,11 @@ func (s *GroupEditGroup_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupEditGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupEditGroup_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupEditGroup_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -80,7 +85,6 @@ func (s *GroupEditGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,6 +115,7 @@ func (s *GroupEditGroup_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -171,9 +176,20 @@ func (s *GroupEditGroup_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupEditGroup_OutputParts is the storage of the required struct fields of a GroupEditGroup_Output.
+type groupEditGroup_OutputParts struct {
+	f0 ConvoDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupEditGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupEditGroup_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupEditGroup_Output) decodeCBOR(d *data.Decoder, grp *groupEditGroup_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -181,7 +197,6 @@ func (s *GroupEditGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -195,8 +210,11 @@ func (s *GroupEditGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "convo":
-			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupEditGroup_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -205,6 +223,7 @@ func (s *GroupEditGroup_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

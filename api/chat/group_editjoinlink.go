@@ -82,6 +82,11 @@ func (s *GroupEditJoinLink_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupEditJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupEditJoinLink_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupEditJoinLink_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -89,7 +94,6 @@ func (s *GroupEditJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -138,6 +142,7 @@ func (s *GroupEditJoinLink_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -198,9 +203,20 @@ func (s *GroupEditJoinLink_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// groupEditJoinLink_OutputParts is the storage of the required struct fields of a GroupEditJoinLink_Output.
+type groupEditJoinLink_OutputParts struct {
+	f0 GroupDefs_JoinLinkView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupEditJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupEditJoinLink_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *GroupEditJoinLink_Output) decodeCBOR(d *data.Decoder, grp *groupEditJoinLink_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -208,7 +224,6 @@ func (s *GroupEditJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -222,8 +237,11 @@ func (s *GroupEditJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "joinLink":
-			s.JoinLink = new(GroupDefs_JoinLinkView)
-			if err := s.JoinLink.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(groupEditJoinLink_OutputParts)
+			}
+			s.JoinLink = &grp.f0
+			if err := s.JoinLink.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -232,6 +250,7 @@ func (s *GroupEditJoinLink_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

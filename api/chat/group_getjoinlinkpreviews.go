@@ -99,6 +99,11 @@ func (s *GroupGetJoinLinkPreviews_Output) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupGetJoinLinkPreviews_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupGetJoinLinkPreviews_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupGetJoinLinkPreviews_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -106,7 +111,6 @@ func (s *GroupGetJoinLinkPreviews_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -128,17 +132,15 @@ func (s *GroupGetJoinLinkPreviews_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem, n0)
+				a0 := lexutil.NewPtrs[GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -150,6 +152,7 @@ func (s *GroupGetJoinLinkPreviews_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -216,22 +219,28 @@ func (u *GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem) MarshalDAGCBOR(e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.group.defs#joinLinkPreviewView":
-		u.GroupDefs_JoinLinkPreviewView = new(GroupDefs_JoinLinkPreviewView)
-		return u.GroupDefs_JoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[GroupDefs_JoinLinkPreviewView, groupDefs_JoinLinkPreviewViewParts]()
+		u.GroupDefs_JoinLinkPreviewView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.group.defs#disabledJoinLinkPreviewView":
 		u.GroupDefs_DisabledJoinLinkPreviewView = new(GroupDefs_DisabledJoinLinkPreviewView)
-		return u.GroupDefs_DisabledJoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		return u.GroupDefs_DisabledJoinLinkPreviewView.decodeCBOR(d)
 	case "chat.bsky.group.defs#invalidJoinLinkPreviewView":
 		u.GroupDefs_InvalidJoinLinkPreviewView = new(GroupDefs_InvalidJoinLinkPreviewView)
-		return u.GroupDefs_InvalidJoinLinkPreviewView.UnmarshalDAGCBOR(d)
+		return u.GroupDefs_InvalidJoinLinkPreviewView.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "GroupGetJoinLinkPreviews_Output_JoinLinkPreviews_Elem")

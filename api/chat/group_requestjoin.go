@@ -62,6 +62,11 @@ func (s *GroupRequestJoin_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupRequestJoin_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupRequestJoin_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupRequestJoin_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -69,7 +74,6 @@ func (s *GroupRequestJoin_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -94,6 +98,7 @@ func (s *GroupRequestJoin_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -168,6 +173,11 @@ func (s *GroupRequestJoin_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *GroupRequestJoin_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = GroupRequestJoin_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *GroupRequestJoin_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -175,7 +185,6 @@ func (s *GroupRequestJoin_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -196,7 +205,7 @@ func (s *GroupRequestJoin_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Convo = new(ConvoDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "status":
@@ -211,6 +220,7 @@ func (s *GroupRequestJoin_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

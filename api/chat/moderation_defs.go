@@ -81,6 +81,11 @@ func (s *ModerationDefs_ConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ConvoView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ConvoView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -88,7 +93,6 @@ func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -117,7 +121,7 @@ func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Kind = new(ModerationDefs_ConvoView_Kind)
-			if err := s.Kind.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Kind.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -130,6 +134,7 @@ func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -180,6 +185,11 @@ func (s *ModerationDefs_DirectConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_DirectConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_DirectConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -187,7 +197,6 @@ func (s *ModerationDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -206,6 +215,7 @@ func (s *ModerationDefs_DirectConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -335,6 +345,11 @@ func (s *ModerationDefs_GroupConvo) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_GroupConvo{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_GroupConvo) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -342,7 +357,6 @@ func (s *ModerationDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -369,7 +383,7 @@ func (s *ModerationDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.JoinLink = new(GroupDefs_JoinLinkView)
-			if err := s.JoinLink.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.JoinLink.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -408,6 +422,7 @@ func (s *ModerationDefs_GroupConvo) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -453,19 +468,24 @@ func (u *ModerationDefs_ConvoView_Kind) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_ConvoView_Kind) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_ConvoView_Kind{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_ConvoView_Kind) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.moderation.defs#directConvo":
 		u.ModerationDefs_DirectConvo = new(ModerationDefs_DirectConvo)
-		return u.ModerationDefs_DirectConvo.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_DirectConvo.decodeCBOR(d)
 	case "chat.bsky.moderation.defs#groupConvo":
 		u.ModerationDefs_GroupConvo = new(ModerationDefs_GroupConvo)
-		return u.ModerationDefs_GroupConvo.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_GroupConvo.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_ConvoView_Kind"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_ConvoView_Kind")

@@ -113,9 +113,22 @@ func (s *ModerationGetActorMetadata_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationGetActorMetadata_OutputParts is the storage of the required struct fields of a ModerationGetActorMetadata_Output.
+type moderationGetActorMetadata_OutputParts struct {
+	f0 ModerationGetActorMetadata_Metadata
+	f1 ModerationGetActorMetadata_Metadata
+	f2 ModerationGetActorMetadata_Metadata
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetActorMetadata_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetActorMetadata_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationGetActorMetadata_Output) decodeCBOR(d *data.Decoder, grp *moderationGetActorMetadata_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -123,7 +136,6 @@ func (s *ModerationGetActorMetadata_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -133,13 +145,19 @@ func (s *ModerationGetActorMetadata_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 		prev = k
 		switch string(k) {
 		case "all":
-			s.All = new(ModerationGetActorMetadata_Metadata)
-			if err := s.All.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationGetActorMetadata_OutputParts)
+			}
+			s.All = &grp.f0
+			if err := s.All.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "day":
-			s.Day = new(ModerationGetActorMetadata_Metadata)
-			if err := s.Day.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationGetActorMetadata_OutputParts)
+			}
+			s.Day = &grp.f1
+			if err := s.Day.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -147,8 +165,11 @@ func (s *ModerationGetActorMetadata_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				return err
 			}
 		case "month":
-			s.Month = new(ModerationGetActorMetadata_Metadata)
-			if err := s.Month.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationGetActorMetadata_OutputParts)
+			}
+			s.Month = &grp.f2
+			if err := s.Month.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -157,6 +178,7 @@ func (s *ModerationGetActorMetadata_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -265,6 +287,11 @@ func (s *ModerationGetActorMetadata_Metadata) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetActorMetadata_Metadata) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetActorMetadata_Metadata{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetActorMetadata_Metadata) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -272,7 +299,6 @@ func (s *ModerationGetActorMetadata_Metadata) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -315,6 +341,7 @@ func (s *ModerationGetActorMetadata_Metadata) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -87,9 +87,20 @@ func (s *ModerationGetConvo_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationGetConvo_OutputParts is the storage of the required struct fields of a ModerationGetConvo_Output.
+type moderationGetConvo_OutputParts struct {
+	f0 ModerationDefs_ConvoView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetConvo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetConvo_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationGetConvo_Output) decodeCBOR(d *data.Decoder, grp *moderationGetConvo_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -97,7 +108,6 @@ func (s *ModerationGetConvo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -111,8 +121,11 @@ func (s *ModerationGetConvo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "convo":
-			s.Convo = new(ModerationDefs_ConvoView)
-			if err := s.Convo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationGetConvo_OutputParts)
+			}
+			s.Convo = &grp.f0
+			if err := s.Convo.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -121,6 +134,7 @@ func (s *ModerationGetConvo_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -136,6 +136,11 @@ func (s *ModerationGetMessageContext_Output) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetMessageContext_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetMessageContext_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetMessageContext_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -143,7 +148,6 @@ func (s *ModerationGetMessageContext_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -165,17 +169,15 @@ func (s *ModerationGetMessageContext_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationGetMessageContext_Output_Messages_Elem, n0)
+				a0 := lexutil.NewPtrs[ModerationGetMessageContext_Output_Messages_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationGetMessageContext_Output_Messages_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -187,6 +189,7 @@ func (s *ModerationGetMessageContext_Output) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -246,19 +249,26 @@ func (u *ModerationGetMessageContext_Output_Messages_Elem) MarshalDAGCBOR(e *dat
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationGetMessageContext_Output_Messages_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationGetMessageContext_Output_Messages_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationGetMessageContext_Output_Messages_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.convo.defs#messageView":
-		u.ConvoDefs_MessageView = new(ConvoDefs_MessageView)
-		return u.ConvoDefs_MessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_MessageView, convoDefs_MessageViewParts]()
+		u.ConvoDefs_MessageView = v
+		return v.decodeCBOR(d, p)
 	case "chat.bsky.convo.defs#systemMessageView":
-		u.ConvoDefs_SystemMessageView = new(ConvoDefs_SystemMessageView)
-		return u.ConvoDefs_SystemMessageView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ConvoDefs_SystemMessageView, convoDefs_SystemMessageViewParts]()
+		u.ConvoDefs_SystemMessageView = v
+		return v.decodeCBOR(d, p)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationGetMessageContext_Output_Messages_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationGetMessageContext_Output_Messages_Elem")

@@ -149,6 +149,11 @@ func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventConvoFirstMessage{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -156,7 +161,6 @@ func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -231,6 +235,7 @@ func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -385,6 +390,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatCreated) MarshalDAGCBOR(e *d
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatCreated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatCreated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatCreated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -392,7 +402,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatCreated) UnmarshalDAGCBOR(d 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -479,6 +488,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatCreated) UnmarshalDAGCBOR(d 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -648,6 +658,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberAdded) MarshalDAGCBOR(
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatMemberAdded) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatMemberAdded{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatMemberAdded) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -655,7 +670,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberAdded) UnmarshalDAGCBO
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -740,6 +754,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberAdded) UnmarshalDAGCBO
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -898,6 +913,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberJoined) MarshalDAGCBOR
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatMemberJoined) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatMemberJoined{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatMemberJoined) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -905,7 +925,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberJoined) UnmarshalDAGCB
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -984,6 +1003,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberJoined) UnmarshalDAGCB
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1142,6 +1162,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequest) MarshalDAGCBOR(
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequest) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatJoinRequest{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequest) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1149,7 +1174,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequest) UnmarshalDAGCBO
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1228,6 +1252,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequest) UnmarshalDAGCBO
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1377,6 +1402,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved) Marshal
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1384,7 +1414,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved) Unmarsh
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1457,6 +1486,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved) Unmarsh
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1606,6 +1636,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected) Marshal
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1613,7 +1648,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected) Unmarsh
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1686,6 +1720,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected) Unmarsh
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1835,6 +1870,11 @@ func (s *ModerationSubscribeModEvents_EventChatAccepted) MarshalDAGCBOR(e *data.
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventChatAccepted) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventChatAccepted{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventChatAccepted) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1842,7 +1882,6 @@ func (s *ModerationSubscribeModEvents_EventChatAccepted) UnmarshalDAGCBOR(d *dat
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1933,6 +1972,7 @@ func (s *ModerationSubscribeModEvents_EventChatAccepted) UnmarshalDAGCBOR(d *dat
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2093,6 +2133,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberLeft) MarshalDAGCBOR(e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatMemberLeft) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatMemberLeft{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatMemberLeft) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2100,7 +2145,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberLeft) UnmarshalDAGCBOR
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2179,6 +2223,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatMemberLeft) UnmarshalDAGCBOR
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2390,6 +2435,11 @@ func (s *ModerationSubscribeModEvents_EventGroupChatUpdated) MarshalDAGCBOR(e *d
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventGroupChatUpdated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventGroupChatUpdated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventGroupChatUpdated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2397,7 +2447,6 @@ func (s *ModerationSubscribeModEvents_EventGroupChatUpdated) UnmarshalDAGCBOR(d 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2542,6 +2591,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatUpdated) UnmarshalDAGCBOR(d 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2636,6 +2686,11 @@ func (s *ModerationSubscribeModEvents_EventRateLimitExceeded) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationSubscribeModEvents_EventRateLimitExceeded) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationSubscribeModEvents_EventRateLimitExceeded{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationSubscribeModEvents_EventRateLimitExceeded) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2643,7 +2698,6 @@ func (s *ModerationSubscribeModEvents_EventRateLimitExceeded) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2686,6 +2740,7 @@ func (s *ModerationSubscribeModEvents_EventRateLimitExceeded) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2794,46 +2849,51 @@ func (u *ModerationSubscribeModEvents_Message) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationSubscribeModEvents_Message) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationSubscribeModEvents_Message{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationSubscribeModEvents_Message) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage":
 		u.ModerationSubscribeModEvents_EventConvoFirstMessage = new(ModerationSubscribeModEvents_EventConvoFirstMessage)
-		return u.ModerationSubscribeModEvents_EventConvoFirstMessage.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventConvoFirstMessage.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated":
 		u.ModerationSubscribeModEvents_EventGroupChatCreated = new(ModerationSubscribeModEvents_EventGroupChatCreated)
-		return u.ModerationSubscribeModEvents_EventGroupChatCreated.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatCreated.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded":
 		u.ModerationSubscribeModEvents_EventGroupChatMemberAdded = new(ModerationSubscribeModEvents_EventGroupChatMemberAdded)
-		return u.ModerationSubscribeModEvents_EventGroupChatMemberAdded.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatMemberAdded.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined":
 		u.ModerationSubscribeModEvents_EventGroupChatMemberJoined = new(ModerationSubscribeModEvents_EventGroupChatMemberJoined)
-		return u.ModerationSubscribeModEvents_EventGroupChatMemberJoined.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatMemberJoined.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest":
 		u.ModerationSubscribeModEvents_EventGroupChatJoinRequest = new(ModerationSubscribeModEvents_EventGroupChatJoinRequest)
-		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequest.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequest.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved":
 		u.ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved = new(ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved)
-		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected":
 		u.ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected = new(ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected)
-		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventChatAccepted":
 		u.ModerationSubscribeModEvents_EventChatAccepted = new(ModerationSubscribeModEvents_EventChatAccepted)
-		return u.ModerationSubscribeModEvents_EventChatAccepted.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventChatAccepted.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft":
 		u.ModerationSubscribeModEvents_EventGroupChatMemberLeft = new(ModerationSubscribeModEvents_EventGroupChatMemberLeft)
-		return u.ModerationSubscribeModEvents_EventGroupChatMemberLeft.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatMemberLeft.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated":
 		u.ModerationSubscribeModEvents_EventGroupChatUpdated = new(ModerationSubscribeModEvents_EventGroupChatUpdated)
-		return u.ModerationSubscribeModEvents_EventGroupChatUpdated.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventGroupChatUpdated.decodeCBOR(d)
 	case "chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded":
 		u.ModerationSubscribeModEvents_EventRateLimitExceeded = new(ModerationSubscribeModEvents_EventRateLimitExceeded)
-		return u.ModerationSubscribeModEvents_EventRateLimitExceeded.UnmarshalDAGCBOR(d)
+		return u.ModerationSubscribeModEvents_EventRateLimitExceeded.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationSubscribeModEvents_Message"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationSubscribeModEvents_Message")

@@ -82,6 +82,11 @@ func (s *ModerationUpdateActorAccess_Input) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationUpdateActorAccess_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationUpdateActorAccess_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationUpdateActorAccess_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -89,7 +94,6 @@ func (s *ModerationUpdateActorAccess_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -132,6 +136,7 @@ func (s *ModerationUpdateActorAccess_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

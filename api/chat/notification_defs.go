@@ -69,9 +69,21 @@ func (s *NotificationDefs_Preferences) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationDefs_PreferencesParts is the storage of the required struct fields of a NotificationDefs_Preferences.
+type notificationDefs_PreferencesParts struct {
+	f0 NotificationDefs_ChatPreference
+	f1 NotificationDefs_ChatPreference
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_Preferences{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationDefs_Preferences) decodeCBOR(d *data.Decoder, grp *notificationDefs_PreferencesParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -79,7 +91,6 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -89,8 +100,11 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "chat":
-			s.Chat = new(NotificationDefs_ChatPreference)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.Chat = &grp.f0
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -98,8 +112,11 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "chatRequest":
-			s.ChatRequest = new(NotificationDefs_ChatPreference)
-			if err := s.ChatRequest.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationDefs_PreferencesParts)
+			}
+			s.ChatRequest = &grp.f1
+			if err := s.ChatRequest.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -108,6 +125,7 @@ func (s *NotificationDefs_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -178,6 +196,11 @@ func (s *NotificationDefs_ChatPreference) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationDefs_ChatPreference{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationDefs_ChatPreference) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -185,7 +208,6 @@ func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -216,6 +238,7 @@ func (s *NotificationDefs_ChatPreference) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -77,6 +77,11 @@ func (s *NotificationPutPreferences_Input) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutPreferences_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutPreferences_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *NotificationPutPreferences_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -84,7 +89,6 @@ func (s *NotificationPutPreferences_Input) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -101,7 +105,7 @@ func (s *NotificationPutPreferences_Input) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.Chat = new(NotificationDefs_ChatPreference)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -116,7 +120,7 @@ func (s *NotificationPutPreferences_Input) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.ChatRequest = new(NotificationDefs_ChatPreference)
-			if err := s.ChatRequest.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ChatRequest.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -125,6 +129,7 @@ func (s *NotificationPutPreferences_Input) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -185,9 +190,20 @@ func (s *NotificationPutPreferences_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// notificationPutPreferences_OutputParts is the storage of the required struct fields of a NotificationPutPreferences_Output.
+type notificationPutPreferences_OutputParts struct {
+	f0 NotificationDefs_Preferences
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *NotificationPutPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = NotificationPutPreferences_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *NotificationPutPreferences_Output) decodeCBOR(d *data.Decoder, grp *notificationPutPreferences_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -195,7 +211,6 @@ func (s *NotificationPutPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -209,8 +224,11 @@ func (s *NotificationPutPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 				return err
 			}
 		case "preferences":
-			s.Preferences = new(NotificationDefs_Preferences)
-			if err := s.Preferences.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(notificationPutPreferences_OutputParts)
+			}
+			s.Preferences = &grp.f0
+			if err := s.Preferences.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -219,6 +237,7 @@ func (s *NotificationPutPreferences_Output) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

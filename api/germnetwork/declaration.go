@@ -108,6 +108,11 @@ func (s *Declaration) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Declaration) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Declaration{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Declaration) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -115,7 +120,6 @@ func (s *Declaration) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -142,7 +146,7 @@ func (s *Declaration) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.MessageMe = new(Declaration_MessageMe)
-			if err := s.MessageMe.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.MessageMe.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "currentKey":
@@ -195,6 +199,7 @@ func (s *Declaration) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -267,6 +272,11 @@ func (s *Declaration_MessageMe) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Declaration_MessageMe) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Declaration_MessageMe{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Declaration_MessageMe) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -274,7 +284,6 @@ func (s *Declaration_MessageMe) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -305,6 +314,7 @@ func (s *Declaration_MessageMe) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

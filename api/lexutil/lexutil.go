@@ -47,22 +47,17 @@ type Unmarshaler interface {
 	UnmarshalDAGCBOR(*data.Decoder) error
 }
 
-// MarshalCBOR encodes v as one DAG-CBOR block.
+// MarshalCBOR encodes v as one DAG-CBOR block, as data.MarshalCBOR does
+// (with a pooled Encoder).
 func MarshalCBOR(v Marshaler) ([]byte, error) {
-	e := data.NewEncoder(nil)
-	if err := v.MarshalDAGCBOR(e); err != nil {
-		return nil, err
-	}
-	return e.Bytes(), nil
+	return data.MarshalCBOR(v)
 }
 
-// UnmarshalCBOR decodes one whole DAG-CBOR block into v.
+// UnmarshalCBOR decodes one whole DAG-CBOR block into v, as
+// data.UnmarshalCBORInto does: the strings of v are sliced from one copy
+// of b, which they keep alive.
 func UnmarshalCBOR(b []byte, v Unmarshaler) error {
-	d := data.NewDecoder(b)
-	if err := v.UnmarshalDAGCBOR(d); err != nil {
-		return err
-	}
-	return d.Finish()
+	return data.UnmarshalCBORInto(b, v)
 }
 
 // MarshalJSON writes v as atproto JSON, by way of its DAG-CBOR form and the
@@ -112,36 +107,196 @@ func (e *UnionError) Error() string {
 
 // PeekType returns the "$type" of the map that d is about to read, or ""
 // when the next item is not a map or has none, leaving d where it was.
-// In DAG-CBOR order "$type" comes after all shorter keys and before every
-// other key of five bytes, so the scan stops early.
 func PeekType(d *data.Decoder) (string, error) {
+	t, err := PeekTypeView(d)
+	return string(t), err
+}
+
+// PeekTypeView is PeekType returning the "$type" without copying it: the
+// result aliases the input and is only valid as long as it is; it is empty
+// when there is none. In DAG-CBOR order "$type" comes after all shorter
+// keys and before every other key of five bytes, so the scan stops there.
+// It allocates nothing unless the map is malformed.
+func PeekTypeView(d *data.Decoder) ([]byte, error) {
 	if d.PeekKind() != data.KindMap {
-		return "", nil
+		return nil, nil
 	}
 	saved := *d
-	defer func() { *d = saved }()
+	t, err := scanType(d)
+	*d = saved
+	if err == nil {
+		return t, nil
+	}
+	// The quick scan checks less than Skip and has its own limit on string
+	// length: repeat it with full checks, for the error they give.
+	t, err = scanTypeChecked(d)
+	*d = saved
+	return t, err
+}
+
+// scanType reads map entries up to "$type" and returns its value, viewed.
+// Values before it are passed over by skipView.
+func scanType(d *data.Decoder) ([]byte, error) {
 	n, err := d.ReadMapHeader()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		prev = k
-		if string(k) == "$type" {
-			return d.ReadString()
-		}
 		if len(k) >= 5 {
-			return "", nil
+			if string(k) != "$type" {
+				return nil, nil
+			}
+			return readStringView(d)
 		}
-		if err := d.Skip(); err != nil {
-			return "", err
+		if err := skipView(d); err != nil {
+			return nil, err
 		}
 	}
-	return "", nil
+	return nil, nil
+}
+
+// scanTypeChecked is scanType validating skipped values fully.
+func scanTypeChecked(d *data.Decoder) ([]byte, error) {
+	n, err := d.ReadMapHeader()
+	if err != nil {
+		return nil, err
+	}
+	var prev []byte
+	for range n {
+		k, err := d.ReadMapKey(prev)
+		if err != nil {
+			return nil, err
+		}
+		prev = k
+		if len(k) >= 5 {
+			if string(k) != "$type" {
+				return nil, nil
+			}
+			s, err := d.ReadString()
+			return []byte(s), err
+		}
+		if err := d.Skip(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// readStringView reads a text string without copying it. ReadMapKey with no
+// previous key is exactly that, for strings up to data.MaxKeyLen bytes.
+func readStringView(d *data.Decoder) ([]byte, error) {
+	return d.ReadMapKey(nil)
+}
+
+// skipView passes over one item without allocating. It is only used ahead
+// of a full read of the same bytes, which does every check Skip does.
+func skipView(d *data.Decoder) error {
+	var err error
+	switch d.PeekKind() {
+	case data.KindString:
+		_, err = readStringView(d)
+	case data.KindInt:
+		_, err = d.ReadInt()
+	case data.KindBool:
+		_, err = d.ReadBool()
+	case data.KindNull:
+		err = d.ReadNull()
+	case data.KindBytes:
+		_, err = d.ReadBytesView()
+	case data.KindLink:
+		_, err = d.ReadCIDBytes()
+	case data.KindArray:
+		var n int
+		if n, err = d.ReadArrayHeader(); err != nil {
+			return err
+		}
+		if err = d.Enter(); err != nil {
+			return err
+		}
+		for range n {
+			if err = skipView(d); err != nil {
+				return err
+			}
+		}
+		d.Leave()
+	case data.KindMap:
+		var n int
+		if n, err = d.ReadMapHeader(); err != nil {
+			return err
+		}
+		if err = d.Enter(); err != nil {
+			return err
+		}
+		var prev []byte
+		for range n {
+			if prev, err = d.ReadMapKey(prev); err != nil {
+				return err
+			}
+			if err = skipView(d); err != nil {
+				return err
+			}
+		}
+		d.Leave()
+	default:
+		err = d.Skip()
+	}
+	return err
+}
+
+// NewWith returns a new zero T and a new zero P, allocated together.
+func NewWith[T, P any]() (*T, *P) {
+	x := new(With[T, P])
+	return &x.V, &x.P
+}
+
+// With is a T allocated along with P, the storage of its parts.
+type With[T, P any] struct {
+	V T
+	P P
+}
+
+// NewPtrsWith is NewPtrs allocating a zero P along with each T: the T at
+// index i of the first result is the V of the second's element i.
+func NewPtrsWith[T, P any](n int) ([]*T, []With[T, P]) {
+	if n == 1 {
+		x := new(struct {
+			p [1]*T
+			w [1]With[T, P]
+		})
+		x.p[0] = &x.w[0].V
+		return x.p[:], x.w[:]
+	}
+	p := make([]*T, n)
+	w := make([]With[T, P], n)
+	for i := range p {
+		p[i] = &w[i].V
+	}
+	return p, w
+}
+
+// NewPtrs returns n pointers to distinct zero Ts, allocated together: in
+// one allocation when n is 1, in two otherwise, instead of n+1.
+func NewPtrs[T any](n int) []*T {
+	if n == 1 {
+		x := new(struct {
+			p [1]*T
+			v T
+		})
+		x.p[0] = &x.v
+		return x.p[:]
+	}
+	p := make([]*T, n)
+	v := make([]T, n)
+	for i := range p {
+		p[i] = &v[i]
+	}
+	return p
 }
 
 // ReadUnknownUnion reads a union value of a $type the union does not list,

@@ -106,6 +106,11 @@ func (s *CommunicationCreateTemplate_Input) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *CommunicationCreateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = CommunicationCreateTemplate_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *CommunicationCreateTemplate_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -113,7 +118,6 @@ func (s *CommunicationCreateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -174,6 +178,7 @@ func (s *CommunicationCreateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

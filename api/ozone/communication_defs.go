@@ -143,6 +143,11 @@ func (s *CommunicationDefs_TemplateView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *CommunicationDefs_TemplateView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = CommunicationDefs_TemplateView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *CommunicationDefs_TemplateView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -150,7 +155,6 @@ func (s *CommunicationDefs_TemplateView) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -235,6 +239,7 @@ func (s *CommunicationDefs_TemplateView) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -126,6 +126,11 @@ func (s *CommunicationUpdateTemplate_Input) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *CommunicationUpdateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = CommunicationUpdateTemplate_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *CommunicationUpdateTemplate_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -133,7 +138,6 @@ func (s *CommunicationUpdateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -230,6 +234,7 @@ func (s *CommunicationUpdateTemplate_Input) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

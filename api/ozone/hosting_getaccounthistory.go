@@ -134,6 +134,11 @@ func (s *HostingGetAccountHistory_Output) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -141,7 +146,6 @@ func (s *HostingGetAccountHistory_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -175,17 +179,15 @@ func (s *HostingGetAccountHistory_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*HostingGetAccountHistory_Event, n0)
+				a0, w0 := lexutil.NewPtrsWith[HostingGetAccountHistory_Event, hostingGetAccountHistory_EventParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(HostingGetAccountHistory_Event)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -197,6 +199,7 @@ func (s *HostingGetAccountHistory_Output) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -293,9 +296,20 @@ func (s *HostingGetAccountHistory_Event) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// hostingGetAccountHistory_EventParts is the storage of the required struct fields of a HostingGetAccountHistory_Event.
+type hostingGetAccountHistory_EventParts struct {
+	f0 HostingGetAccountHistory_Event_Details
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_Event{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *HostingGetAccountHistory_Event) decodeCBOR(d *data.Decoder, grp *hostingGetAccountHistory_EventParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -303,7 +317,6 @@ func (s *HostingGetAccountHistory_Event) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -317,8 +330,11 @@ func (s *HostingGetAccountHistory_Event) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "details":
-			s.Details = new(HostingGetAccountHistory_Event_Details)
-			if err := s.Details.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(hostingGetAccountHistory_EventParts)
+			}
+			s.Details = &grp.f0
+			if err := s.Details.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -339,6 +355,7 @@ func (s *HostingGetAccountHistory_Event) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -411,6 +428,11 @@ func (s *HostingGetAccountHistory_AccountCreated) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_AccountCreated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_AccountCreated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_AccountCreated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -418,7 +440,6 @@ func (s *HostingGetAccountHistory_AccountCreated) UnmarshalDAGCBOR(d *data.Decod
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -461,6 +482,7 @@ func (s *HostingGetAccountHistory_AccountCreated) UnmarshalDAGCBOR(d *data.Decod
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -522,6 +544,11 @@ func (s *HostingGetAccountHistory_EmailUpdated) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_EmailUpdated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_EmailUpdated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_EmailUpdated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -529,7 +556,6 @@ func (s *HostingGetAccountHistory_EmailUpdated) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -554,6 +580,7 @@ func (s *HostingGetAccountHistory_EmailUpdated) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -615,6 +642,11 @@ func (s *HostingGetAccountHistory_EmailConfirmed) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_EmailConfirmed) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_EmailConfirmed{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_EmailConfirmed) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -622,7 +654,6 @@ func (s *HostingGetAccountHistory_EmailConfirmed) UnmarshalDAGCBOR(d *data.Decod
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -647,6 +678,7 @@ func (s *HostingGetAccountHistory_EmailConfirmed) UnmarshalDAGCBOR(d *data.Decod
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -697,6 +729,11 @@ func (s *HostingGetAccountHistory_PasswordUpdated) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_PasswordUpdated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_PasswordUpdated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_PasswordUpdated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -704,7 +741,6 @@ func (s *HostingGetAccountHistory_PasswordUpdated) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -723,6 +759,7 @@ func (s *HostingGetAccountHistory_PasswordUpdated) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -784,6 +821,11 @@ func (s *HostingGetAccountHistory_HandleUpdated) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *HostingGetAccountHistory_HandleUpdated) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = HostingGetAccountHistory_HandleUpdated{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *HostingGetAccountHistory_HandleUpdated) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -791,7 +833,6 @@ func (s *HostingGetAccountHistory_HandleUpdated) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -816,6 +857,7 @@ func (s *HostingGetAccountHistory_HandleUpdated) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -882,28 +924,33 @@ func (u *HostingGetAccountHistory_Event_Details) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *HostingGetAccountHistory_Event_Details) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = HostingGetAccountHistory_Event_Details{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *HostingGetAccountHistory_Event_Details) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.hosting.getAccountHistory#accountCreated":
 		u.HostingGetAccountHistory_AccountCreated = new(HostingGetAccountHistory_AccountCreated)
-		return u.HostingGetAccountHistory_AccountCreated.UnmarshalDAGCBOR(d)
+		return u.HostingGetAccountHistory_AccountCreated.decodeCBOR(d)
 	case "tools.ozone.hosting.getAccountHistory#emailUpdated":
 		u.HostingGetAccountHistory_EmailUpdated = new(HostingGetAccountHistory_EmailUpdated)
-		return u.HostingGetAccountHistory_EmailUpdated.UnmarshalDAGCBOR(d)
+		return u.HostingGetAccountHistory_EmailUpdated.decodeCBOR(d)
 	case "tools.ozone.hosting.getAccountHistory#emailConfirmed":
 		u.HostingGetAccountHistory_EmailConfirmed = new(HostingGetAccountHistory_EmailConfirmed)
-		return u.HostingGetAccountHistory_EmailConfirmed.UnmarshalDAGCBOR(d)
+		return u.HostingGetAccountHistory_EmailConfirmed.decodeCBOR(d)
 	case "tools.ozone.hosting.getAccountHistory#passwordUpdated":
 		u.HostingGetAccountHistory_PasswordUpdated = new(HostingGetAccountHistory_PasswordUpdated)
-		return u.HostingGetAccountHistory_PasswordUpdated.UnmarshalDAGCBOR(d)
+		return u.HostingGetAccountHistory_PasswordUpdated.decodeCBOR(d)
 	case "tools.ozone.hosting.getAccountHistory#handleUpdated":
 		u.HostingGetAccountHistory_HandleUpdated = new(HostingGetAccountHistory_HandleUpdated)
-		return u.HostingGetAccountHistory_HandleUpdated.UnmarshalDAGCBOR(d)
+		return u.HostingGetAccountHistory_HandleUpdated.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "HostingGetAccountHistory_Event_Details"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "HostingGetAccountHistory_Event_Details")

@@ -78,6 +78,11 @@ func (s *ModerationCancelScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCancelScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCancelScheduledActions_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationCancelScheduledActions_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -85,7 +90,6 @@ func (s *ModerationCancelScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -136,6 +140,7 @@ func (s *ModerationCancelScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -241,6 +246,11 @@ func (s *ModerationCancelScheduledActions_CancellationResults) MarshalDAGCBOR(e 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCancelScheduledActions_CancellationResults) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCancelScheduledActions_CancellationResults{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationCancelScheduledActions_CancellationResults) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -248,7 +258,6 @@ func (s *ModerationCancelScheduledActions_CancellationResults) UnmarshalDAGCBOR(
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -270,17 +279,15 @@ func (s *ModerationCancelScheduledActions_CancellationResults) UnmarshalDAGCBOR(
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationCancelScheduledActions_FailedCancellation, n0)
+				a0 := lexutil.NewPtrs[ModerationCancelScheduledActions_FailedCancellation](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationCancelScheduledActions_FailedCancellation)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -312,6 +319,7 @@ func (s *ModerationCancelScheduledActions_CancellationResults) UnmarshalDAGCBOR(
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -395,6 +403,11 @@ func (s *ModerationCancelScheduledActions_FailedCancellation) MarshalDAGCBOR(e *
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationCancelScheduledActions_FailedCancellation) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationCancelScheduledActions_FailedCancellation{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationCancelScheduledActions_FailedCancellation) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -402,7 +415,6 @@ func (s *ModerationCancelScheduledActions_FailedCancellation) UnmarshalDAGCBOR(d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -445,6 +457,7 @@ func (s *ModerationCancelScheduledActions_FailedCancellation) UnmarshalDAGCBOR(d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -155,9 +155,21 @@ func (s *ModerationDefs_ModEventView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_ModEventViewParts is the storage of the required struct fields of a ModerationDefs_ModEventView.
+type moderationDefs_ModEventViewParts struct {
+	f0 ModerationDefs_ModEventView_Event
+	f1 ModerationDefs_ModEventView_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_ModEventView) decodeCBOR(d *data.Decoder, grp *moderationDefs_ModEventViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -165,7 +177,6 @@ func (s *ModerationDefs_ModEventView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -185,8 +196,11 @@ func (s *ModerationDefs_ModEventView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "event":
-			s.Event = new(ModerationDefs_ModEventView_Event)
-			if err := s.Event.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_ModEventViewParts)
+			}
+			s.Event = &grp.f0
+			if err := s.Event.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "modTool":
@@ -197,12 +211,15 @@ func (s *ModerationDefs_ModEventView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ModTool = new(ModerationDefs_ModTool)
-			if err := s.ModTool.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ModTool.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ModerationDefs_ModEventView_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_ModEventViewParts)
+			}
+			s.Subject = &grp.f1
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -267,6 +284,7 @@ func (s *ModerationDefs_ModEventView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -404,9 +422,21 @@ func (s *ModerationDefs_ModEventViewDetail) MarshalDAGCBOR(e *data.Encoder) erro
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_ModEventViewDetailParts is the storage of the required struct fields of a ModerationDefs_ModEventViewDetail.
+type moderationDefs_ModEventViewDetailParts struct {
+	f0 ModerationDefs_ModEventViewDetail_Event
+	f1 ModerationDefs_ModEventViewDetail_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventViewDetail{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_ModEventViewDetail) decodeCBOR(d *data.Decoder, grp *moderationDefs_ModEventViewDetailParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -414,7 +444,6 @@ func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -434,8 +463,11 @@ func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) er
 				return err
 			}
 		case "event":
-			s.Event = new(ModerationDefs_ModEventViewDetail_Event)
-			if err := s.Event.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_ModEventViewDetailParts)
+			}
+			s.Event = &grp.f0
+			if err := s.Event.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "modTool":
@@ -446,12 +478,15 @@ func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) er
 				break
 			}
 			s.ModTool = new(ModerationDefs_ModTool)
-			if err := s.ModTool.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ModTool.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ModerationDefs_ModEventViewDetail_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_ModEventViewDetailParts)
+			}
+			s.Subject = &grp.f1
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -475,17 +510,15 @@ func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) er
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationDefs_BlobView, n0)
+				a0 := lexutil.NewPtrs[ModerationDefs_BlobView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationDefs_BlobView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -497,6 +530,7 @@ func (s *ModerationDefs_ModEventViewDetail) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -835,9 +869,20 @@ func (s *ModerationDefs_SubjectStatusView) MarshalDAGCBOR(e *data.Encoder) error
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_SubjectStatusViewParts is the storage of the required struct fields of a ModerationDefs_SubjectStatusView.
+type moderationDefs_SubjectStatusViewParts struct {
+	f0 ModerationDefs_SubjectStatusView_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_SubjectStatusView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_SubjectStatusView) decodeCBOR(d *data.Decoder, grp *moderationDefs_SubjectStatusViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -845,7 +890,6 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -910,12 +954,15 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.Hosting = new(ModerationDefs_SubjectStatusView_Hosting)
-			if err := s.Hosting.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Hosting.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ModerationDefs_SubjectStatusView_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_SubjectStatusViewParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "appealed":
@@ -980,7 +1027,7 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.AccountStats = new(ModerationDefs_AccountStats)
-			if err := s.AccountStats.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AccountStats.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "recordsStats":
@@ -991,7 +1038,7 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.RecordsStats = new(ModerationDefs_RecordsStats)
-			if err := s.RecordsStats.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.RecordsStats.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "suspendUntil":
@@ -1014,7 +1061,7 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 				break
 			}
 			s.AccountStrike = new(ModerationDefs_AccountStrike)
-			if err := s.AccountStrike.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.AccountStrike.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "priorityScore":
@@ -1157,6 +1204,7 @@ func (s *ModerationDefs_SubjectStatusView) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1281,6 +1329,11 @@ func (s *ModerationDefs_SubjectView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_SubjectView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_SubjectView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1288,7 +1341,6 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1304,9 +1356,12 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Repo = new(ModerationDefs_RepoViewDetail)
-			if err := s.Repo.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_RepoViewDetail, moderationDefs_RepoViewDetailParts]()
+				s.Repo = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "type":
 			if v, err := d.ReadString(); err != nil {
@@ -1325,9 +1380,12 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Record = new(ModerationDefs_RecordViewDetail)
-			if err := s.Record.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_RecordViewDetail, moderationDefs_RecordViewDetailParts]()
+				s.Record = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "status":
 			if d.PeekNull() {
@@ -1336,9 +1394,12 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Status = new(ModerationDefs_SubjectStatusView)
-			if err := s.Status.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_SubjectStatusView, moderationDefs_SubjectStatusViewParts]()
+				s.Status = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "profile":
 			if d.PeekNull() {
@@ -1348,7 +1409,7 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Profile = new(ModerationDefs_SubjectView_Profile)
-			if err := s.Profile.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Profile.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
@@ -1363,6 +1424,7 @@ func (s *ModerationDefs_SubjectView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1468,6 +1530,11 @@ func (s *ModerationDefs_AccountStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AccountStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AccountStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AccountStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1475,7 +1542,6 @@ func (s *ModerationDefs_AccountStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1554,6 +1620,7 @@ func (s *ModerationDefs_AccountStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1692,6 +1759,11 @@ func (s *ModerationDefs_RecordsStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordsStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordsStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RecordsStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1699,7 +1771,6 @@ func (s *ModerationDefs_RecordsStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1814,6 +1885,7 @@ func (s *ModerationDefs_RecordsStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1908,6 +1980,11 @@ func (s *ModerationDefs_AccountStrike) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AccountStrike) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AccountStrike{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AccountStrike) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1915,7 +1992,6 @@ func (s *ModerationDefs_AccountStrike) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1982,6 +2058,7 @@ func (s *ModerationDefs_AccountStrike) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2140,6 +2217,11 @@ func (s *ModerationDefs_ModEventTakedown) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventTakedown) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventTakedown{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventTakedown) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2147,7 +2229,6 @@ func (s *ModerationDefs_ModEventTakedown) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2290,6 +2371,7 @@ func (s *ModerationDefs_ModEventTakedown) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2389,6 +2471,11 @@ func (s *ModerationDefs_ModEventReverseTakedown) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventReverseTakedown) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventReverseTakedown{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventReverseTakedown) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2396,7 +2483,6 @@ func (s *ModerationDefs_ModEventReverseTakedown) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2477,6 +2563,7 @@ func (s *ModerationDefs_ModEventReverseTakedown) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2538,6 +2625,11 @@ func (s *ModerationDefs_ModEventResolveAppeal) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventResolveAppeal) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventResolveAppeal{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventResolveAppeal) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2545,7 +2637,6 @@ func (s *ModerationDefs_ModEventResolveAppeal) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2576,6 +2667,7 @@ func (s *ModerationDefs_ModEventResolveAppeal) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2646,6 +2738,11 @@ func (s *ModerationDefs_ModEventComment) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventComment) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventComment{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventComment) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2653,7 +2750,6 @@ func (s *ModerationDefs_ModEventComment) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2696,6 +2792,7 @@ func (s *ModerationDefs_ModEventComment) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2777,6 +2874,11 @@ func (s *ModerationDefs_ModEventReport) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventReport) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventReport{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventReport) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2784,7 +2886,6 @@ func (s *ModerationDefs_ModEventReport) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2833,6 +2934,7 @@ func (s *ModerationDefs_ModEventReport) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2937,6 +3039,11 @@ func (s *ModerationDefs_ModEventLabel) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventLabel{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventLabel) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2944,7 +3051,6 @@ func (s *ModerationDefs_ModEventLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3027,6 +3133,7 @@ func (s *ModerationDefs_ModEventLabel) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3099,6 +3206,11 @@ func (s *ModerationDefs_ModEventPriorityScore) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventPriorityScore) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventPriorityScore{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventPriorityScore) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3106,7 +3218,6 @@ func (s *ModerationDefs_ModEventPriorityScore) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3143,6 +3254,7 @@ func (s *ModerationDefs_ModEventPriorityScore) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3303,6 +3415,11 @@ func (s *ModerationDefs_AgeAssuranceEvent) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AgeAssuranceEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AgeAssuranceEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3310,7 +3427,6 @@ func (s *ModerationDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3431,6 +3547,7 @@ func (s *ModerationDefs_AgeAssuranceEvent) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3514,6 +3631,11 @@ func (s *ModerationDefs_AgeAssuranceOverrideEvent) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AgeAssuranceOverrideEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AgeAssuranceOverrideEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AgeAssuranceOverrideEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3521,7 +3643,6 @@ func (s *ModerationDefs_AgeAssuranceOverrideEvent) UnmarshalDAGCBOR(d *data.Deco
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3564,6 +3685,7 @@ func (s *ModerationDefs_AgeAssuranceOverrideEvent) UnmarshalDAGCBOR(d *data.Deco
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3625,6 +3747,11 @@ func (s *ModerationDefs_AgeAssurancePurgeEvent) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AgeAssurancePurgeEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AgeAssurancePurgeEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AgeAssurancePurgeEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3632,7 +3759,6 @@ func (s *ModerationDefs_AgeAssurancePurgeEvent) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3657,6 +3783,7 @@ func (s *ModerationDefs_AgeAssurancePurgeEvent) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3718,6 +3845,11 @@ func (s *ModerationDefs_RevokeAccountCredentialsEvent) MarshalDAGCBOR(e *data.En
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RevokeAccountCredentialsEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RevokeAccountCredentialsEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RevokeAccountCredentialsEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3725,7 +3857,6 @@ func (s *ModerationDefs_RevokeAccountCredentialsEvent) UnmarshalDAGCBOR(d *data.
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3750,6 +3881,7 @@ func (s *ModerationDefs_RevokeAccountCredentialsEvent) UnmarshalDAGCBOR(d *data.
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3820,6 +3952,11 @@ func (s *ModerationDefs_ModEventAcknowledge) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventAcknowledge) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventAcknowledge{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventAcknowledge) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3827,7 +3964,6 @@ func (s *ModerationDefs_ModEventAcknowledge) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3870,6 +4006,7 @@ func (s *ModerationDefs_ModEventAcknowledge) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -3931,6 +4068,11 @@ func (s *ModerationDefs_ModEventEscalate) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventEscalate) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventEscalate{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventEscalate) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -3938,7 +4080,6 @@ func (s *ModerationDefs_ModEventEscalate) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -3969,6 +4110,7 @@ func (s *ModerationDefs_ModEventEscalate) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4041,6 +4183,11 @@ func (s *ModerationDefs_ModEventMute) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventMute) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventMute{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventMute) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4048,7 +4195,6 @@ func (s *ModerationDefs_ModEventMute) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4085,6 +4231,7 @@ func (s *ModerationDefs_ModEventMute) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4146,6 +4293,11 @@ func (s *ModerationDefs_ModEventUnmute) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventUnmute) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventUnmute{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventUnmute) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4153,7 +4305,6 @@ func (s *ModerationDefs_ModEventUnmute) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4184,6 +4335,7 @@ func (s *ModerationDefs_ModEventUnmute) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4256,6 +4408,11 @@ func (s *ModerationDefs_ModEventMuteReporter) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventMuteReporter) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventMuteReporter{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventMuteReporter) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4263,7 +4420,6 @@ func (s *ModerationDefs_ModEventMuteReporter) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4306,6 +4462,7 @@ func (s *ModerationDefs_ModEventMuteReporter) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4367,6 +4524,11 @@ func (s *ModerationDefs_ModEventUnmuteReporter) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventUnmuteReporter) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventUnmuteReporter{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventUnmuteReporter) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4374,7 +4536,6 @@ func (s *ModerationDefs_ModEventUnmuteReporter) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4405,6 +4566,7 @@ func (s *ModerationDefs_ModEventUnmuteReporter) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4546,6 +4708,11 @@ func (s *ModerationDefs_ModEventEmail) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventEmail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventEmail{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventEmail) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4553,7 +4720,6 @@ func (s *ModerationDefs_ModEventEmail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4676,6 +4842,7 @@ func (s *ModerationDefs_ModEventEmail) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4737,6 +4904,11 @@ func (s *ModerationDefs_ModEventDivert) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventDivert) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventDivert{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventDivert) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4744,7 +4916,6 @@ func (s *ModerationDefs_ModEventDivert) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4775,6 +4946,7 @@ func (s *ModerationDefs_ModEventDivert) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -4879,6 +5051,11 @@ func (s *ModerationDefs_ModEventTag) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModEventTag) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModEventTag{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModEventTag) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -4886,7 +5063,6 @@ func (s *ModerationDefs_ModEventTag) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -4969,6 +5145,7 @@ func (s *ModerationDefs_ModEventTag) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5061,6 +5238,11 @@ func (s *ModerationDefs_AccountEvent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AccountEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AccountEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AccountEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5068,7 +5250,6 @@ func (s *ModerationDefs_AccountEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5123,6 +5304,7 @@ func (s *ModerationDefs_AccountEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5226,6 +5408,11 @@ func (s *ModerationDefs_IdentityEvent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_IdentityEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_IdentityEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_IdentityEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5233,7 +5420,6 @@ func (s *ModerationDefs_IdentityEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5306,6 +5492,7 @@ func (s *ModerationDefs_IdentityEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5400,6 +5587,11 @@ func (s *ModerationDefs_RecordEvent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RecordEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5407,7 +5599,6 @@ func (s *ModerationDefs_RecordEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5462,6 +5653,7 @@ func (s *ModerationDefs_RecordEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5556,6 +5748,11 @@ func (s *ModerationDefs_ScheduleTakedownEvent) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ScheduleTakedownEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ScheduleTakedownEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ScheduleTakedownEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5563,7 +5760,6 @@ func (s *ModerationDefs_ScheduleTakedownEvent) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5630,6 +5826,7 @@ func (s *ModerationDefs_ScheduleTakedownEvent) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5691,6 +5888,11 @@ func (s *ModerationDefs_CancelScheduledTakedownEvent) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_CancelScheduledTakedownEvent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_CancelScheduledTakedownEvent{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_CancelScheduledTakedownEvent) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5698,7 +5900,6 @@ func (s *ModerationDefs_CancelScheduledTakedownEvent) UnmarshalDAGCBOR(d *data.D
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5729,6 +5930,7 @@ func (s *ModerationDefs_CancelScheduledTakedownEvent) UnmarshalDAGCBOR(d *data.D
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -5911,9 +6113,20 @@ func (s *ModerationDefs_RepoView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_RepoViewParts is the storage of the required struct fields of a ModerationDefs_RepoView.
+type moderationDefs_RepoViewParts struct {
+	f0 ModerationDefs_Moderation
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RepoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RepoView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_RepoView) decodeCBOR(d *data.Decoder, grp *moderationDefs_RepoViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -5921,7 +6134,6 @@ func (s *ModerationDefs_RepoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -5988,8 +6200,11 @@ func (s *ModerationDefs_RepoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.InviteNote = &v
 			}
 		case "moderation":
-			s.Moderation = new(ModerationDefs_Moderation)
-			if err := s.Moderation.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RepoViewParts)
+			}
+			s.Moderation = &grp.f0
+			if err := s.Moderation.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "deactivatedAt":
@@ -6051,17 +6266,15 @@ func (s *ModerationDefs_RepoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.AdminDefs_ThreatSignature, n0)
+				a0 := lexutil.NewPtrs[atproto.AdminDefs_ThreatSignature](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.AdminDefs_ThreatSignature)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6073,6 +6286,7 @@ func (s *ModerationDefs_RepoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6302,9 +6516,20 @@ func (s *ModerationDefs_RepoViewDetail) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_RepoViewDetailParts is the storage of the required struct fields of a ModerationDefs_RepoViewDetail.
+type moderationDefs_RepoViewDetailParts struct {
+	f0 ModerationDefs_ModerationDetail
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RepoViewDetail{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_RepoViewDetail) decodeCBOR(d *data.Decoder, grp *moderationDefs_RepoViewDetailParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6312,7 +6537,6 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6364,17 +6588,15 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6395,17 +6617,15 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.ServerDefs_InviteCode, n0)
+				a0 := lexutil.NewPtrs[atproto.ServerDefs_InviteCode](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.ServerDefs_InviteCode)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6441,8 +6661,11 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 				s.InviteNote = &v
 			}
 		case "moderation":
-			s.Moderation = new(ModerationDefs_ModerationDetail)
-			if err := s.Moderation.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RepoViewDetailParts)
+			}
+			s.Moderation = &grp.f0
+			if err := s.Moderation.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "deactivatedAt":
@@ -6516,17 +6739,15 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.AdminDefs_ThreatSignature, n0)
+				a0 := lexutil.NewPtrs[atproto.AdminDefs_ThreatSignature](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.AdminDefs_ThreatSignature)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -6538,6 +6759,7 @@ func (s *ModerationDefs_RepoViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6599,6 +6821,11 @@ func (s *ModerationDefs_RepoViewNotFound) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RepoViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RepoViewNotFound{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RepoViewNotFound) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6606,7 +6833,6 @@ func (s *ModerationDefs_RepoViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6631,6 +6857,7 @@ func (s *ModerationDefs_RepoViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -6764,9 +6991,21 @@ func (s *ModerationDefs_RecordView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_RecordViewParts is the storage of the required struct fields of a ModerationDefs_RecordView.
+type moderationDefs_RecordViewParts struct {
+	f0 ModerationDefs_RepoView
+	f1 ModerationDefs_Moderation
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_RecordView) decodeCBOR(d *data.Decoder, grp *moderationDefs_RecordViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -6774,7 +7013,6 @@ func (s *ModerationDefs_RecordView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -6796,8 +7034,11 @@ func (s *ModerationDefs_RecordView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.Uri = v
 			}
 		case "repo":
-			s.Repo = new(ModerationDefs_RepoView)
-			if err := s.Repo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RecordViewParts)
+			}
+			s.Repo = &grp.f0
+			if err := s.Repo.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -6837,8 +7078,11 @@ func (s *ModerationDefs_RecordView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.IndexedAt = v
 			}
 		case "moderation":
-			s.Moderation = new(ModerationDefs_Moderation)
-			if err := s.Moderation.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RecordViewParts)
+			}
+			s.Moderation = &grp.f1
+			if err := s.Moderation.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -6847,6 +7091,7 @@ func (s *ModerationDefs_RecordView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7000,9 +7245,21 @@ func (s *ModerationDefs_RecordViewDetail) MarshalDAGCBOR(e *data.Encoder) error 
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationDefs_RecordViewDetailParts is the storage of the required struct fields of a ModerationDefs_RecordViewDetail.
+type moderationDefs_RecordViewDetailParts struct {
+	f0 ModerationDefs_RepoView
+	f1 ModerationDefs_ModerationDetail
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordViewDetail{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationDefs_RecordViewDetail) decodeCBOR(d *data.Decoder, grp *moderationDefs_RecordViewDetailParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7010,7 +7267,6 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7032,8 +7288,11 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 				s.Uri = v
 			}
 		case "repo":
-			s.Repo = new(ModerationDefs_RepoView)
-			if err := s.Repo.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RecordViewDetailParts)
+			}
+			s.Repo = &grp.f0
+			if err := s.Repo.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "$type":
@@ -7049,17 +7308,15 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationDefs_BlobView, n0)
+				a0 := lexutil.NewPtrs[ModerationDefs_BlobView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationDefs_BlobView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -7086,17 +7343,15 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*atproto.LabelDefs_Label, n0)
+				a0 := lexutil.NewPtrs[atproto.LabelDefs_Label](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(atproto.LabelDefs_Label)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -7109,8 +7364,11 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 				s.IndexedAt = v
 			}
 		case "moderation":
-			s.Moderation = new(ModerationDefs_ModerationDetail)
-			if err := s.Moderation.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationDefs_RecordViewDetailParts)
+			}
+			s.Moderation = &grp.f1
+			if err := s.Moderation.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -7119,6 +7377,7 @@ func (s *ModerationDefs_RecordViewDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7180,6 +7439,11 @@ func (s *ModerationDefs_RecordViewNotFound) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordViewNotFound{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RecordViewNotFound) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7187,7 +7451,6 @@ func (s *ModerationDefs_RecordViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7212,6 +7475,7 @@ func (s *ModerationDefs_RecordViewNotFound) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7284,6 +7548,11 @@ func (s *ModerationDefs_ConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ConvoView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ConvoView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7291,7 +7560,6 @@ func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7322,6 +7590,7 @@ func (s *ModerationDefs_ConvoView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7385,6 +7654,11 @@ func (s *ModerationDefs_Moderation) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_Moderation) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_Moderation{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_Moderation) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7392,7 +7666,6 @@ func (s *ModerationDefs_Moderation) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7412,9 +7685,12 @@ func (s *ModerationDefs_Moderation) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.SubjectStatus = new(ModerationDefs_SubjectStatusView)
-			if err := s.SubjectStatus.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_SubjectStatusView, moderationDefs_SubjectStatusViewParts]()
+				s.SubjectStatus = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		default:
 			if err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {
@@ -7422,6 +7698,7 @@ func (s *ModerationDefs_Moderation) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7485,6 +7762,11 @@ func (s *ModerationDefs_ModerationDetail) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModerationDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModerationDetail{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModerationDetail) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7492,7 +7774,6 @@ func (s *ModerationDefs_ModerationDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7512,9 +7793,12 @@ func (s *ModerationDefs_ModerationDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 				}
 				break
 			}
-			s.SubjectStatus = new(ModerationDefs_SubjectStatusView)
-			if err := s.SubjectStatus.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_SubjectStatusView, moderationDefs_SubjectStatusViewParts]()
+				s.SubjectStatus = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		default:
 			if err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {
@@ -7522,6 +7806,7 @@ func (s *ModerationDefs_ModerationDetail) UnmarshalDAGCBOR(d *data.Decoder) erro
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7642,6 +7927,11 @@ func (s *ModerationDefs_BlobView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_BlobView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_BlobView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_BlobView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7649,7 +7939,6 @@ func (s *ModerationDefs_BlobView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7682,7 +7971,7 @@ func (s *ModerationDefs_BlobView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Details = new(ModerationDefs_BlobView_Details)
-			if err := s.Details.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Details.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "mimeType":
@@ -7705,7 +7994,7 @@ func (s *ModerationDefs_BlobView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Moderation = new(ModerationDefs_Moderation)
-			if err := s.Moderation.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Moderation.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -7714,6 +8003,7 @@ func (s *ModerationDefs_BlobView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7786,6 +8076,11 @@ func (s *ModerationDefs_ImageDetails) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ImageDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ImageDetails{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ImageDetails) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7793,7 +8088,6 @@ func (s *ModerationDefs_ImageDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7824,6 +8118,7 @@ func (s *ModerationDefs_ImageDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -7907,6 +8202,11 @@ func (s *ModerationDefs_VideoDetails) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_VideoDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_VideoDetails{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_VideoDetails) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -7914,7 +8214,6 @@ func (s *ModerationDefs_VideoDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -7951,6 +8250,7 @@ func (s *ModerationDefs_VideoDetails) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -8067,6 +8367,11 @@ func (s *ModerationDefs_AccountHosting) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_AccountHosting) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_AccountHosting{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_AccountHosting) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -8074,7 +8379,6 @@ func (s *ModerationDefs_AccountHosting) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -8159,6 +8463,7 @@ func (s *ModerationDefs_AccountHosting) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -8253,6 +8558,11 @@ func (s *ModerationDefs_RecordHosting) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_RecordHosting) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_RecordHosting{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_RecordHosting) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -8260,7 +8570,6 @@ func (s *ModerationDefs_RecordHosting) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -8321,6 +8630,7 @@ func (s *ModerationDefs_RecordHosting) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -8470,6 +8780,11 @@ func (s *ModerationDefs_ReporterStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ReporterStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ReporterStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ReporterStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -8477,7 +8792,6 @@ func (s *ModerationDefs_ReporterStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -8550,6 +8864,7 @@ func (s *ModerationDefs_ReporterStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -8622,6 +8937,11 @@ func (s *ModerationDefs_ModTool) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ModTool{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ModTool) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -8629,7 +8949,6 @@ func (s *ModerationDefs_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -8666,6 +8985,7 @@ func (s *ModerationDefs_ModTool) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -8888,6 +9208,11 @@ func (s *ModerationDefs_ScheduledActionView) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationDefs_ScheduledActionView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationDefs_ScheduledActionView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationDefs_ScheduledActionView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -8895,7 +9220,6 @@ func (s *ModerationDefs_ScheduledActionView) UnmarshalDAGCBOR(d *data.Decoder) e
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -9058,6 +9382,7 @@ func (s *ModerationDefs_ScheduledActionView) UnmarshalDAGCBOR(d *data.Decoder) e
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -9103,19 +9428,24 @@ func (u *ModerationDefs_BlobView_Details) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_BlobView_Details) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_BlobView_Details{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_BlobView_Details) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#imageDetails":
 		u.ModerationDefs_ImageDetails = new(ModerationDefs_ImageDetails)
-		return u.ModerationDefs_ImageDetails.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ImageDetails.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#videoDetails":
 		u.ModerationDefs_VideoDetails = new(ModerationDefs_VideoDetails)
-		return u.ModerationDefs_VideoDetails.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_VideoDetails.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_BlobView_Details"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_BlobView_Details")
@@ -9325,88 +9655,93 @@ func (u *ModerationDefs_ModEventViewDetail_Event) MarshalDAGCBOR(e *data.Encoder
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_ModEventViewDetail_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_ModEventViewDetail_Event{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_ModEventViewDetail_Event) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#modEventTakedown":
 		u.ModerationDefs_ModEventTakedown = new(ModerationDefs_ModEventTakedown)
-		return u.ModerationDefs_ModEventTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReverseTakedown":
 		u.ModerationDefs_ModEventReverseTakedown = new(ModerationDefs_ModEventReverseTakedown)
-		return u.ModerationDefs_ModEventReverseTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReverseTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventComment":
 		u.ModerationDefs_ModEventComment = new(ModerationDefs_ModEventComment)
-		return u.ModerationDefs_ModEventComment.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventComment.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReport":
 		u.ModerationDefs_ModEventReport = new(ModerationDefs_ModEventReport)
-		return u.ModerationDefs_ModEventReport.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReport.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventLabel":
 		u.ModerationDefs_ModEventLabel = new(ModerationDefs_ModEventLabel)
-		return u.ModerationDefs_ModEventLabel.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventLabel.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventAcknowledge":
 		u.ModerationDefs_ModEventAcknowledge = new(ModerationDefs_ModEventAcknowledge)
-		return u.ModerationDefs_ModEventAcknowledge.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventAcknowledge.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEscalate":
 		u.ModerationDefs_ModEventEscalate = new(ModerationDefs_ModEventEscalate)
-		return u.ModerationDefs_ModEventEscalate.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEscalate.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMute":
 		u.ModerationDefs_ModEventMute = new(ModerationDefs_ModEventMute)
-		return u.ModerationDefs_ModEventMute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmute":
 		u.ModerationDefs_ModEventUnmute = new(ModerationDefs_ModEventUnmute)
-		return u.ModerationDefs_ModEventUnmute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMuteReporter":
 		u.ModerationDefs_ModEventMuteReporter = new(ModerationDefs_ModEventMuteReporter)
-		return u.ModerationDefs_ModEventMuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmuteReporter":
 		u.ModerationDefs_ModEventUnmuteReporter = new(ModerationDefs_ModEventUnmuteReporter)
-		return u.ModerationDefs_ModEventUnmuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEmail":
 		u.ModerationDefs_ModEventEmail = new(ModerationDefs_ModEventEmail)
-		return u.ModerationDefs_ModEventEmail.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEmail.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventResolveAppeal":
 		u.ModerationDefs_ModEventResolveAppeal = new(ModerationDefs_ModEventResolveAppeal)
-		return u.ModerationDefs_ModEventResolveAppeal.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventResolveAppeal.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventDivert":
 		u.ModerationDefs_ModEventDivert = new(ModerationDefs_ModEventDivert)
-		return u.ModerationDefs_ModEventDivert.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventDivert.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventTag":
 		u.ModerationDefs_ModEventTag = new(ModerationDefs_ModEventTag)
-		return u.ModerationDefs_ModEventTag.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTag.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#accountEvent":
 		u.ModerationDefs_AccountEvent = new(ModerationDefs_AccountEvent)
-		return u.ModerationDefs_AccountEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AccountEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#identityEvent":
 		u.ModerationDefs_IdentityEvent = new(ModerationDefs_IdentityEvent)
-		return u.ModerationDefs_IdentityEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_IdentityEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#recordEvent":
 		u.ModerationDefs_RecordEvent = new(ModerationDefs_RecordEvent)
-		return u.ModerationDefs_RecordEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventPriorityScore":
 		u.ModerationDefs_ModEventPriorityScore = new(ModerationDefs_ModEventPriorityScore)
-		return u.ModerationDefs_ModEventPriorityScore.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventPriorityScore.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceEvent":
 		u.ModerationDefs_AgeAssuranceEvent = new(ModerationDefs_AgeAssuranceEvent)
-		return u.ModerationDefs_AgeAssuranceEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceOverrideEvent":
 		u.ModerationDefs_AgeAssuranceOverrideEvent = new(ModerationDefs_AgeAssuranceOverrideEvent)
-		return u.ModerationDefs_AgeAssuranceOverrideEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceOverrideEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssurancePurgeEvent":
 		u.ModerationDefs_AgeAssurancePurgeEvent = new(ModerationDefs_AgeAssurancePurgeEvent)
-		return u.ModerationDefs_AgeAssurancePurgeEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssurancePurgeEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#revokeAccountCredentialsEvent":
 		u.ModerationDefs_RevokeAccountCredentialsEvent = new(ModerationDefs_RevokeAccountCredentialsEvent)
-		return u.ModerationDefs_RevokeAccountCredentialsEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RevokeAccountCredentialsEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#scheduleTakedownEvent":
 		u.ModerationDefs_ScheduleTakedownEvent = new(ModerationDefs_ScheduleTakedownEvent)
-		return u.ModerationDefs_ScheduleTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ScheduleTakedownEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#cancelScheduledTakedownEvent":
 		u.ModerationDefs_CancelScheduledTakedownEvent = new(ModerationDefs_CancelScheduledTakedownEvent)
-		return u.ModerationDefs_CancelScheduledTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_CancelScheduledTakedownEvent.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_ModEventViewDetail_Event"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_ModEventViewDetail_Event")
@@ -9476,28 +9811,35 @@ func (u *ModerationDefs_ModEventViewDetail_Subject) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_ModEventViewDetail_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_ModEventViewDetail_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_ModEventViewDetail_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#repoView":
-		u.ModerationDefs_RepoView = new(ModerationDefs_RepoView)
-		return u.ModerationDefs_RepoView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RepoView, moderationDefs_RepoViewParts]()
+		u.ModerationDefs_RepoView = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#repoViewNotFound":
 		u.ModerationDefs_RepoViewNotFound = new(ModerationDefs_RepoViewNotFound)
-		return u.ModerationDefs_RepoViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RepoViewNotFound.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#recordView":
-		u.ModerationDefs_RecordView = new(ModerationDefs_RecordView)
-		return u.ModerationDefs_RecordView.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RecordView, moderationDefs_RecordViewParts]()
+		u.ModerationDefs_RecordView = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#recordViewNotFound":
 		u.ModerationDefs_RecordViewNotFound = new(ModerationDefs_RecordViewNotFound)
-		return u.ModerationDefs_RecordViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordViewNotFound.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#convoView":
 		u.ModerationDefs_ConvoView = new(ModerationDefs_ConvoView)
-		return u.ModerationDefs_ConvoView.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ConvoView.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_ModEventViewDetail_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_ModEventViewDetail_Subject")
@@ -9707,88 +10049,93 @@ func (u *ModerationDefs_ModEventView_Event) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_ModEventView_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_ModEventView_Event{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_ModEventView_Event) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#modEventTakedown":
 		u.ModerationDefs_ModEventTakedown = new(ModerationDefs_ModEventTakedown)
-		return u.ModerationDefs_ModEventTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReverseTakedown":
 		u.ModerationDefs_ModEventReverseTakedown = new(ModerationDefs_ModEventReverseTakedown)
-		return u.ModerationDefs_ModEventReverseTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReverseTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventComment":
 		u.ModerationDefs_ModEventComment = new(ModerationDefs_ModEventComment)
-		return u.ModerationDefs_ModEventComment.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventComment.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReport":
 		u.ModerationDefs_ModEventReport = new(ModerationDefs_ModEventReport)
-		return u.ModerationDefs_ModEventReport.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReport.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventLabel":
 		u.ModerationDefs_ModEventLabel = new(ModerationDefs_ModEventLabel)
-		return u.ModerationDefs_ModEventLabel.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventLabel.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventAcknowledge":
 		u.ModerationDefs_ModEventAcknowledge = new(ModerationDefs_ModEventAcknowledge)
-		return u.ModerationDefs_ModEventAcknowledge.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventAcknowledge.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEscalate":
 		u.ModerationDefs_ModEventEscalate = new(ModerationDefs_ModEventEscalate)
-		return u.ModerationDefs_ModEventEscalate.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEscalate.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMute":
 		u.ModerationDefs_ModEventMute = new(ModerationDefs_ModEventMute)
-		return u.ModerationDefs_ModEventMute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmute":
 		u.ModerationDefs_ModEventUnmute = new(ModerationDefs_ModEventUnmute)
-		return u.ModerationDefs_ModEventUnmute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMuteReporter":
 		u.ModerationDefs_ModEventMuteReporter = new(ModerationDefs_ModEventMuteReporter)
-		return u.ModerationDefs_ModEventMuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmuteReporter":
 		u.ModerationDefs_ModEventUnmuteReporter = new(ModerationDefs_ModEventUnmuteReporter)
-		return u.ModerationDefs_ModEventUnmuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEmail":
 		u.ModerationDefs_ModEventEmail = new(ModerationDefs_ModEventEmail)
-		return u.ModerationDefs_ModEventEmail.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEmail.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventResolveAppeal":
 		u.ModerationDefs_ModEventResolveAppeal = new(ModerationDefs_ModEventResolveAppeal)
-		return u.ModerationDefs_ModEventResolveAppeal.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventResolveAppeal.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventDivert":
 		u.ModerationDefs_ModEventDivert = new(ModerationDefs_ModEventDivert)
-		return u.ModerationDefs_ModEventDivert.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventDivert.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventTag":
 		u.ModerationDefs_ModEventTag = new(ModerationDefs_ModEventTag)
-		return u.ModerationDefs_ModEventTag.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTag.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#accountEvent":
 		u.ModerationDefs_AccountEvent = new(ModerationDefs_AccountEvent)
-		return u.ModerationDefs_AccountEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AccountEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#identityEvent":
 		u.ModerationDefs_IdentityEvent = new(ModerationDefs_IdentityEvent)
-		return u.ModerationDefs_IdentityEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_IdentityEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#recordEvent":
 		u.ModerationDefs_RecordEvent = new(ModerationDefs_RecordEvent)
-		return u.ModerationDefs_RecordEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventPriorityScore":
 		u.ModerationDefs_ModEventPriorityScore = new(ModerationDefs_ModEventPriorityScore)
-		return u.ModerationDefs_ModEventPriorityScore.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventPriorityScore.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceEvent":
 		u.ModerationDefs_AgeAssuranceEvent = new(ModerationDefs_AgeAssuranceEvent)
-		return u.ModerationDefs_AgeAssuranceEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceOverrideEvent":
 		u.ModerationDefs_AgeAssuranceOverrideEvent = new(ModerationDefs_AgeAssuranceOverrideEvent)
-		return u.ModerationDefs_AgeAssuranceOverrideEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceOverrideEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssurancePurgeEvent":
 		u.ModerationDefs_AgeAssurancePurgeEvent = new(ModerationDefs_AgeAssurancePurgeEvent)
-		return u.ModerationDefs_AgeAssurancePurgeEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssurancePurgeEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#revokeAccountCredentialsEvent":
 		u.ModerationDefs_RevokeAccountCredentialsEvent = new(ModerationDefs_RevokeAccountCredentialsEvent)
-		return u.ModerationDefs_RevokeAccountCredentialsEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RevokeAccountCredentialsEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#scheduleTakedownEvent":
 		u.ModerationDefs_ScheduleTakedownEvent = new(ModerationDefs_ScheduleTakedownEvent)
-		return u.ModerationDefs_ScheduleTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ScheduleTakedownEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#cancelScheduledTakedownEvent":
 		u.ModerationDefs_CancelScheduledTakedownEvent = new(ModerationDefs_CancelScheduledTakedownEvent)
-		return u.ModerationDefs_CancelScheduledTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_CancelScheduledTakedownEvent.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_ModEventView_Event"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_ModEventView_Event")
@@ -9851,11 +10198,16 @@ func (u *ModerationDefs_ModEventView_Subject) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_ModEventView_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_ModEventView_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_ModEventView_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(atproto.AdminDefs_RepoRef)
 		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
@@ -9869,7 +10221,7 @@ func (u *ModerationDefs_ModEventView_Subject) UnmarshalDAGCBOR(d *data.Decoder) 
 		u.ConvoDefs_ConvoRef = new(chat.ConvoDefs_ConvoRef)
 		return u.ConvoDefs_ConvoRef.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_ModEventView_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_ModEventView_Subject")
@@ -9918,19 +10270,24 @@ func (u *ModerationDefs_SubjectStatusView_Hosting) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_SubjectStatusView_Hosting) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_SubjectStatusView_Hosting{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_SubjectStatusView_Hosting) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#accountHosting":
 		u.ModerationDefs_AccountHosting = new(ModerationDefs_AccountHosting)
-		return u.ModerationDefs_AccountHosting.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AccountHosting.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#recordHosting":
 		u.ModerationDefs_RecordHosting = new(ModerationDefs_RecordHosting)
-		return u.ModerationDefs_RecordHosting.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordHosting.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_SubjectStatusView_Hosting"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_SubjectStatusView_Hosting")
@@ -9993,11 +10350,16 @@ func (u *ModerationDefs_SubjectStatusView_Subject) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_SubjectStatusView_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_SubjectStatusView_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_SubjectStatusView_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(atproto.AdminDefs_RepoRef)
 		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
@@ -10011,7 +10373,7 @@ func (u *ModerationDefs_SubjectStatusView_Subject) UnmarshalDAGCBOR(d *data.Deco
 		u.ConvoDefs_ConvoRef = new(chat.ConvoDefs_ConvoRef)
 		return u.ConvoDefs_ConvoRef.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_SubjectStatusView_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_SubjectStatusView_Subject")
@@ -10046,13 +10408,18 @@ func (u *ModerationDefs_SubjectView_Profile) MarshalDAGCBOR(e *data.Encoder) err
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationDefs_SubjectView_Profile) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationDefs_SubjectView_Profile{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationDefs_SubjectView_Profile) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationDefs_SubjectView_Profile"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationDefs_SubjectView_Profile")

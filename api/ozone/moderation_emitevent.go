@@ -139,9 +139,21 @@ func (s *ModerationEmitEvent_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationEmitEvent_InputParts is the storage of the required struct fields of a ModerationEmitEvent_Input.
+type moderationEmitEvent_InputParts struct {
+	f0 ModerationEmitEvent_Input_Event
+	f1 ModerationEmitEvent_Input_Subject
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationEmitEvent_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationEmitEvent_Input) decodeCBOR(d *data.Decoder, grp *moderationEmitEvent_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -149,7 +161,6 @@ func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -163,8 +174,11 @@ func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "event":
-			s.Event = new(ModerationEmitEvent_Input_Event)
-			if err := s.Event.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationEmitEvent_InputParts)
+			}
+			s.Event = &grp.f0
+			if err := s.Event.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "modTool":
@@ -175,12 +189,15 @@ func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ModTool = new(ModerationDefs_ModTool)
-			if err := s.ModTool.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ModTool.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subject":
-			s.Subject = new(ModerationEmitEvent_Input_Subject)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationEmitEvent_InputParts)
+			}
+			s.Subject = &grp.f1
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdBy":
@@ -209,7 +226,7 @@ func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.ReportAction = new(ModerationEmitEvent_ReportAction)
-			if err := s.ReportAction.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ReportAction.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subjectBlobCids":
@@ -244,6 +261,7 @@ func (s *ModerationEmitEvent_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -367,6 +385,11 @@ func (s *ModerationEmitEvent_ReportAction) MarshalDAGCBOR(e *data.Encoder) error
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationEmitEvent_ReportAction) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationEmitEvent_ReportAction{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationEmitEvent_ReportAction) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -374,7 +397,6 @@ func (s *ModerationEmitEvent_ReportAction) UnmarshalDAGCBOR(d *data.Decoder) err
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -469,6 +491,7 @@ func (s *ModerationEmitEvent_ReportAction) UnmarshalDAGCBOR(d *data.Decoder) err
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -675,88 +698,93 @@ func (u *ModerationEmitEvent_Input_Event) MarshalDAGCBOR(e *data.Encoder) error 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationEmitEvent_Input_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationEmitEvent_Input_Event{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationEmitEvent_Input_Event) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#modEventTakedown":
 		u.ModerationDefs_ModEventTakedown = new(ModerationDefs_ModEventTakedown)
-		return u.ModerationDefs_ModEventTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventAcknowledge":
 		u.ModerationDefs_ModEventAcknowledge = new(ModerationDefs_ModEventAcknowledge)
-		return u.ModerationDefs_ModEventAcknowledge.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventAcknowledge.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEscalate":
 		u.ModerationDefs_ModEventEscalate = new(ModerationDefs_ModEventEscalate)
-		return u.ModerationDefs_ModEventEscalate.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEscalate.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventComment":
 		u.ModerationDefs_ModEventComment = new(ModerationDefs_ModEventComment)
-		return u.ModerationDefs_ModEventComment.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventComment.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventLabel":
 		u.ModerationDefs_ModEventLabel = new(ModerationDefs_ModEventLabel)
-		return u.ModerationDefs_ModEventLabel.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventLabel.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReport":
 		u.ModerationDefs_ModEventReport = new(ModerationDefs_ModEventReport)
-		return u.ModerationDefs_ModEventReport.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReport.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMute":
 		u.ModerationDefs_ModEventMute = new(ModerationDefs_ModEventMute)
-		return u.ModerationDefs_ModEventMute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmute":
 		u.ModerationDefs_ModEventUnmute = new(ModerationDefs_ModEventUnmute)
-		return u.ModerationDefs_ModEventUnmute.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmute.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventMuteReporter":
 		u.ModerationDefs_ModEventMuteReporter = new(ModerationDefs_ModEventMuteReporter)
-		return u.ModerationDefs_ModEventMuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventMuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventUnmuteReporter":
 		u.ModerationDefs_ModEventUnmuteReporter = new(ModerationDefs_ModEventUnmuteReporter)
-		return u.ModerationDefs_ModEventUnmuteReporter.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventUnmuteReporter.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventReverseTakedown":
 		u.ModerationDefs_ModEventReverseTakedown = new(ModerationDefs_ModEventReverseTakedown)
-		return u.ModerationDefs_ModEventReverseTakedown.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventReverseTakedown.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventResolveAppeal":
 		u.ModerationDefs_ModEventResolveAppeal = new(ModerationDefs_ModEventResolveAppeal)
-		return u.ModerationDefs_ModEventResolveAppeal.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventResolveAppeal.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventEmail":
 		u.ModerationDefs_ModEventEmail = new(ModerationDefs_ModEventEmail)
-		return u.ModerationDefs_ModEventEmail.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventEmail.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventDivert":
 		u.ModerationDefs_ModEventDivert = new(ModerationDefs_ModEventDivert)
-		return u.ModerationDefs_ModEventDivert.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventDivert.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventTag":
 		u.ModerationDefs_ModEventTag = new(ModerationDefs_ModEventTag)
-		return u.ModerationDefs_ModEventTag.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventTag.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#accountEvent":
 		u.ModerationDefs_AccountEvent = new(ModerationDefs_AccountEvent)
-		return u.ModerationDefs_AccountEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AccountEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#identityEvent":
 		u.ModerationDefs_IdentityEvent = new(ModerationDefs_IdentityEvent)
-		return u.ModerationDefs_IdentityEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_IdentityEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#recordEvent":
 		u.ModerationDefs_RecordEvent = new(ModerationDefs_RecordEvent)
-		return u.ModerationDefs_RecordEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#modEventPriorityScore":
 		u.ModerationDefs_ModEventPriorityScore = new(ModerationDefs_ModEventPriorityScore)
-		return u.ModerationDefs_ModEventPriorityScore.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ModEventPriorityScore.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceEvent":
 		u.ModerationDefs_AgeAssuranceEvent = new(ModerationDefs_AgeAssuranceEvent)
-		return u.ModerationDefs_AgeAssuranceEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssuranceOverrideEvent":
 		u.ModerationDefs_AgeAssuranceOverrideEvent = new(ModerationDefs_AgeAssuranceOverrideEvent)
-		return u.ModerationDefs_AgeAssuranceOverrideEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssuranceOverrideEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#ageAssurancePurgeEvent":
 		u.ModerationDefs_AgeAssurancePurgeEvent = new(ModerationDefs_AgeAssurancePurgeEvent)
-		return u.ModerationDefs_AgeAssurancePurgeEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_AgeAssurancePurgeEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#revokeAccountCredentialsEvent":
 		u.ModerationDefs_RevokeAccountCredentialsEvent = new(ModerationDefs_RevokeAccountCredentialsEvent)
-		return u.ModerationDefs_RevokeAccountCredentialsEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RevokeAccountCredentialsEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#scheduleTakedownEvent":
 		u.ModerationDefs_ScheduleTakedownEvent = new(ModerationDefs_ScheduleTakedownEvent)
-		return u.ModerationDefs_ScheduleTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_ScheduleTakedownEvent.decodeCBOR(d)
 	case "tools.ozone.moderation.defs#cancelScheduledTakedownEvent":
 		u.ModerationDefs_CancelScheduledTakedownEvent = new(ModerationDefs_CancelScheduledTakedownEvent)
-		return u.ModerationDefs_CancelScheduledTakedownEvent.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_CancelScheduledTakedownEvent.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationEmitEvent_Input_Event"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationEmitEvent_Input_Event")
@@ -805,11 +833,16 @@ func (u *ModerationEmitEvent_Input_Subject) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationEmitEvent_Input_Subject) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationEmitEvent_Input_Subject{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationEmitEvent_Input_Subject) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.admin.defs#repoRef":
 		u.AdminDefs_RepoRef = new(atproto.AdminDefs_RepoRef)
 		return u.AdminDefs_RepoRef.UnmarshalDAGCBOR(d)
@@ -817,7 +850,7 @@ func (u *ModerationEmitEvent_Input_Subject) UnmarshalDAGCBOR(d *data.Decoder) er
 		u.RepoStrongRef = new(atproto.RepoStrongRef)
 		return u.RepoStrongRef.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationEmitEvent_Input_Subject"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationEmitEvent_Input_Subject")

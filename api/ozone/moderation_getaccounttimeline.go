@@ -95,6 +95,11 @@ func (s *ModerationGetAccountTimeline_Output) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetAccountTimeline_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetAccountTimeline_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetAccountTimeline_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -102,7 +107,6 @@ func (s *ModerationGetAccountTimeline_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -124,17 +128,15 @@ func (s *ModerationGetAccountTimeline_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationGetAccountTimeline_TimelineItem, n0)
+				a0 := lexutil.NewPtrs[ModerationGetAccountTimeline_TimelineItem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationGetAccountTimeline_TimelineItem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -146,6 +148,7 @@ func (s *ModerationGetAccountTimeline_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -239,6 +242,11 @@ func (s *ModerationGetAccountTimeline_TimelineItem) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetAccountTimeline_TimelineItem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetAccountTimeline_TimelineItem{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetAccountTimeline_TimelineItem) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -246,7 +254,6 @@ func (s *ModerationGetAccountTimeline_TimelineItem) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -274,17 +281,15 @@ func (s *ModerationGetAccountTimeline_TimelineItem) UnmarshalDAGCBOR(d *data.Dec
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationGetAccountTimeline_TimelineItemSummary, n0)
+				a0 := lexutil.NewPtrs[ModerationGetAccountTimeline_TimelineItemSummary](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationGetAccountTimeline_TimelineItemSummary)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -296,6 +301,7 @@ func (s *ModerationGetAccountTimeline_TimelineItem) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -379,6 +385,11 @@ func (s *ModerationGetAccountTimeline_TimelineItemSummary) MarshalDAGCBOR(e *dat
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetAccountTimeline_TimelineItemSummary) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetAccountTimeline_TimelineItemSummary{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetAccountTimeline_TimelineItemSummary) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -386,7 +397,6 @@ func (s *ModerationGetAccountTimeline_TimelineItemSummary) UnmarshalDAGCBOR(d *d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -423,6 +433,7 @@ func (s *ModerationGetAccountTimeline_TimelineItemSummary) UnmarshalDAGCBOR(d *d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -99,6 +99,11 @@ func (s *ModerationGetRecords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetRecords_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetRecords_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetRecords_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -106,7 +111,6 @@ func (s *ModerationGetRecords_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -128,17 +132,15 @@ func (s *ModerationGetRecords_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationGetRecords_Output_Records_Elem, n0)
+				a0 := lexutil.NewPtrs[ModerationGetRecords_Output_Records_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationGetRecords_Output_Records_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -150,6 +152,7 @@ func (s *ModerationGetRecords_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -209,19 +212,25 @@ func (u *ModerationGetRecords_Output_Records_Elem) MarshalDAGCBOR(e *data.Encode
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationGetRecords_Output_Records_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationGetRecords_Output_Records_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationGetRecords_Output_Records_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#recordViewDetail":
-		u.ModerationDefs_RecordViewDetail = new(ModerationDefs_RecordViewDetail)
-		return u.ModerationDefs_RecordViewDetail.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RecordViewDetail, moderationDefs_RecordViewDetailParts]()
+		u.ModerationDefs_RecordViewDetail = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#recordViewNotFound":
 		u.ModerationDefs_RecordViewNotFound = new(ModerationDefs_RecordViewNotFound)
-		return u.ModerationDefs_RecordViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RecordViewNotFound.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationGetRecords_Output_Records_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationGetRecords_Output_Records_Elem")

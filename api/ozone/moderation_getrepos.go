@@ -99,6 +99,11 @@ func (s *ModerationGetRepos_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationGetRepos_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationGetRepos_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationGetRepos_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -106,7 +111,6 @@ func (s *ModerationGetRepos_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -128,17 +132,15 @@ func (s *ModerationGetRepos_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationGetRepos_Output_Repos_Elem, n0)
+				a0 := lexutil.NewPtrs[ModerationGetRepos_Output_Repos_Elem](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationGetRepos_Output_Repos_Elem)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -150,6 +152,7 @@ func (s *ModerationGetRepos_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -209,19 +212,25 @@ func (u *ModerationGetRepos_Output_Repos_Elem) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationGetRepos_Output_Repos_Elem) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationGetRepos_Output_Repos_Elem{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationGetRepos_Output_Repos_Elem) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#repoViewDetail":
-		u.ModerationDefs_RepoViewDetail = new(ModerationDefs_RepoViewDetail)
-		return u.ModerationDefs_RepoViewDetail.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RepoViewDetail, moderationDefs_RepoViewDetailParts]()
+		u.ModerationDefs_RepoViewDetail = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#repoViewNotFound":
 		u.ModerationDefs_RepoViewNotFound = new(ModerationDefs_RepoViewNotFound)
-		return u.ModerationDefs_RepoViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RepoViewNotFound.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationGetRepos_Output_Repos_Elem"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationGetRepos_Output_Repos_Elem")

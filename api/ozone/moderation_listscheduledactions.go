@@ -127,6 +127,11 @@ func (s *ModerationListScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationListScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationListScheduledActions_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationListScheduledActions_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -134,7 +139,6 @@ func (s *ModerationListScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -247,6 +251,7 @@ func (s *ModerationListScheduledActions_Input) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -326,6 +331,11 @@ func (s *ModerationListScheduledActions_Output) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationListScheduledActions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationListScheduledActions_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationListScheduledActions_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -333,7 +343,6 @@ func (s *ModerationListScheduledActions_Output) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -367,17 +376,15 @@ func (s *ModerationListScheduledActions_Output) UnmarshalDAGCBOR(d *data.Decoder
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationDefs_ScheduledActionView, n0)
+				a0 := lexutil.NewPtrs[ModerationDefs_ScheduledActionView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationDefs_ScheduledActionView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -389,6 +396,7 @@ func (s *ModerationListScheduledActions_Output) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -416,6 +416,11 @@ func (s *ModerationQueryStatuses_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationQueryStatuses_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationQueryStatuses_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationQueryStatuses_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -423,7 +428,6 @@ func (s *ModerationQueryStatuses_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -457,17 +461,15 @@ func (s *ModerationQueryStatuses_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationDefs_SubjectStatusView, n0)
+				a0, w0 := lexutil.NewPtrsWith[ModerationDefs_SubjectStatusView, moderationDefs_SubjectStatusViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationDefs_SubjectStatusView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -479,6 +481,7 @@ func (s *ModerationQueryStatuses_Output) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -114,9 +114,21 @@ func (s *ModerationScheduleAction_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// moderationScheduleAction_InputParts is the storage of the required struct fields of a ModerationScheduleAction_Input.
+type moderationScheduleAction_InputParts struct {
+	f0 ModerationScheduleAction_Input_Action
+	f1 ModerationScheduleAction_SchedulingConfig
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationScheduleAction_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ModerationScheduleAction_Input) decodeCBOR(d *data.Decoder, grp *moderationScheduleAction_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -124,7 +136,6 @@ func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -138,8 +149,11 @@ func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				return err
 			}
 		case "action":
-			s.Action = new(ModerationScheduleAction_Input_Action)
-			if err := s.Action.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationScheduleAction_InputParts)
+			}
+			s.Action = &grp.f0
+			if err := s.Action.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "modTool":
@@ -150,7 +164,7 @@ func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				break
 			}
 			s.ModTool = new(ModerationDefs_ModTool)
-			if err := s.ModTool.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.ModTool.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subjects":
@@ -180,8 +194,11 @@ func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 				s.CreatedBy = v
 			}
 		case "scheduling":
-			s.Scheduling = new(ModerationScheduleAction_SchedulingConfig)
-			if err := s.Scheduling.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(moderationScheduleAction_InputParts)
+			}
+			s.Scheduling = &grp.f1
+			if err := s.Scheduling.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -190,6 +207,7 @@ func (s *ModerationScheduleAction_Input) UnmarshalDAGCBOR(d *data.Decoder) error
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -363,6 +381,11 @@ func (s *ModerationScheduleAction_Takedown) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationScheduleAction_Takedown) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationScheduleAction_Takedown{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationScheduleAction_Takedown) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -370,7 +393,6 @@ func (s *ModerationScheduleAction_Takedown) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -511,6 +533,7 @@ func (s *ModerationScheduleAction_Takedown) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -594,6 +617,11 @@ func (s *ModerationScheduleAction_SchedulingConfig) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationScheduleAction_SchedulingConfig) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationScheduleAction_SchedulingConfig{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationScheduleAction_SchedulingConfig) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -601,7 +629,6 @@ func (s *ModerationScheduleAction_SchedulingConfig) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -656,6 +683,7 @@ func (s *ModerationScheduleAction_SchedulingConfig) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -740,6 +768,11 @@ func (s *ModerationScheduleAction_ScheduledActionResults) MarshalDAGCBOR(e *data
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationScheduleAction_ScheduledActionResults) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationScheduleAction_ScheduledActionResults{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationScheduleAction_ScheduledActionResults) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -747,7 +780,6 @@ func (s *ModerationScheduleAction_ScheduledActionResults) UnmarshalDAGCBOR(d *da
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -769,17 +801,15 @@ func (s *ModerationScheduleAction_ScheduledActionResults) UnmarshalDAGCBOR(d *da
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationScheduleAction_FailedScheduling, n0)
+				a0 := lexutil.NewPtrs[ModerationScheduleAction_FailedScheduling](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationScheduleAction_FailedScheduling)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -811,6 +841,7 @@ func (s *ModerationScheduleAction_ScheduledActionResults) UnmarshalDAGCBOR(d *da
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -894,6 +925,11 @@ func (s *ModerationScheduleAction_FailedScheduling) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ModerationScheduleAction_FailedScheduling) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ModerationScheduleAction_FailedScheduling{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ModerationScheduleAction_FailedScheduling) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -901,7 +937,6 @@ func (s *ModerationScheduleAction_FailedScheduling) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -944,6 +979,7 @@ func (s *ModerationScheduleAction_FailedScheduling) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -982,16 +1018,21 @@ func (u *ModerationScheduleAction_Input_Action) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ModerationScheduleAction_Input_Action) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ModerationScheduleAction_Input_Action{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ModerationScheduleAction_Input_Action) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.scheduleAction#takedown":
 		u.ModerationScheduleAction_Takedown = new(ModerationScheduleAction_Takedown)
-		return u.ModerationScheduleAction_Takedown.UnmarshalDAGCBOR(d)
+		return u.ModerationScheduleAction_Takedown.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ModerationScheduleAction_Input_Action"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ModerationScheduleAction_Input_Action")

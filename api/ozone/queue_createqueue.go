@@ -132,6 +132,11 @@ func (s *QueueCreateQueue_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueCreateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueCreateQueue_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *QueueCreateQueue_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -139,7 +144,6 @@ func (s *QueueCreateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -266,6 +270,7 @@ func (s *QueueCreateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -326,9 +331,20 @@ func (s *QueueCreateQueue_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// queueCreateQueue_OutputParts is the storage of the required struct fields of a QueueCreateQueue_Output.
+type queueCreateQueue_OutputParts struct {
+	f0 QueueDefs_QueueView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueCreateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueCreateQueue_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *QueueCreateQueue_Output) decodeCBOR(d *data.Decoder, grp *queueCreateQueue_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -336,7 +352,6 @@ func (s *QueueCreateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -350,8 +365,11 @@ func (s *QueueCreateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "queue":
-			s.Queue = new(QueueDefs_QueueView)
-			if err := s.Queue.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(queueCreateQueue_OutputParts)
+			}
+			s.Queue = &grp.f0
+			if err := s.Queue.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -360,6 +378,7 @@ func (s *QueueCreateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -201,9 +201,20 @@ func (s *QueueDefs_QueueView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// queueDefs_QueueViewParts is the storage of the required struct fields of a QueueDefs_QueueView.
+type queueDefs_QueueViewParts struct {
+	f0 QueueDefs_QueueStats
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueDefs_QueueView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueDefs_QueueView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *QueueDefs_QueueView) decodeCBOR(d *data.Decoder, grp *queueDefs_QueueViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -211,7 +222,6 @@ func (s *QueueDefs_QueueView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -237,8 +247,11 @@ func (s *QueueDefs_QueueView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "stats":
-			s.Stats = new(QueueDefs_QueueStats)
-			if err := s.Stats.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(queueDefs_QueueViewParts)
+			}
+			s.Stats = &grp.f0
+			if err := s.Stats.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "enabled":
@@ -385,6 +398,7 @@ func (s *QueueDefs_QueueView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -512,6 +526,11 @@ func (s *QueueDefs_QueueStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueDefs_QueueStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueDefs_QueueStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *QueueDefs_QueueStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -519,7 +538,6 @@ func (s *QueueDefs_QueueStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -622,6 +640,7 @@ func (s *QueueDefs_QueueStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -739,9 +758,20 @@ func (s *QueueDefs_AssignmentView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// queueDefs_AssignmentViewParts is the storage of the required struct fields of a QueueDefs_AssignmentView.
+type queueDefs_AssignmentViewParts struct {
+	f0 QueueDefs_QueueView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueDefs_AssignmentView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *QueueDefs_AssignmentView) decodeCBOR(d *data.Decoder, grp *queueDefs_AssignmentViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -749,7 +779,6 @@ func (s *QueueDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -787,8 +816,11 @@ func (s *QueueDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.EndAt = &v
 			}
 		case "queue":
-			s.Queue = new(QueueDefs_QueueView)
-			if err := s.Queue.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(queueDefs_AssignmentViewParts)
+			}
+			s.Queue = &grp.f0
+			if err := s.Queue.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		case "startAt":
@@ -805,7 +837,7 @@ func (s *QueueDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Moderator = new(TeamDefs_Member)
-			if err := s.Moderator.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Moderator.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -814,6 +846,7 @@ func (s *QueueDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

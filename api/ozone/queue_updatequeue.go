@@ -109,6 +109,11 @@ func (s *QueueUpdateQueue_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueUpdateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueUpdateQueue_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *QueueUpdateQueue_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -116,7 +121,6 @@ func (s *QueueUpdateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -203,6 +207,7 @@ func (s *QueueUpdateQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -263,9 +268,20 @@ func (s *QueueUpdateQueue_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// queueUpdateQueue_OutputParts is the storage of the required struct fields of a QueueUpdateQueue_Output.
+type queueUpdateQueue_OutputParts struct {
+	f0 QueueDefs_QueueView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *QueueUpdateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = QueueUpdateQueue_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *QueueUpdateQueue_Output) decodeCBOR(d *data.Decoder, grp *queueUpdateQueue_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -273,7 +289,6 @@ func (s *QueueUpdateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -287,8 +302,11 @@ func (s *QueueUpdateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "queue":
-			s.Queue = new(QueueDefs_QueueView)
-			if err := s.Queue.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(queueUpdateQueue_OutputParts)
+			}
+			s.Queue = &grp.f0
+			if err := s.Queue.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -297,6 +315,7 @@ func (s *QueueUpdateQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -114,9 +114,20 @@ func (s *ReportCreateActivity_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportCreateActivity_InputParts is the storage of the required struct fields of a ReportCreateActivity_Input.
+type reportCreateActivity_InputParts struct {
+	f0 ReportCreateActivity_Input_Activity
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportCreateActivity_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportCreateActivity_Input{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportCreateActivity_Input) decodeCBOR(d *data.Decoder, grp *reportCreateActivity_InputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -124,7 +135,6 @@ func (s *ReportCreateActivity_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -150,8 +160,11 @@ func (s *ReportCreateActivity_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.EventId = &v
 			}
 		case "activity":
-			s.Activity = new(ReportCreateActivity_Input_Activity)
-			if err := s.Activity.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportCreateActivity_InputParts)
+			}
+			s.Activity = &grp.f0
+			if err := s.Activity.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reportId":
@@ -208,6 +221,7 @@ func (s *ReportCreateActivity_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -268,9 +282,20 @@ func (s *ReportCreateActivity_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportCreateActivity_OutputParts is the storage of the required struct fields of a ReportCreateActivity_Output.
+type reportCreateActivity_OutputParts struct {
+	f0 ReportDefs_ReportActivityView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportCreateActivity_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportCreateActivity_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportCreateActivity_Output) decodeCBOR(d *data.Decoder, grp *reportCreateActivity_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -278,7 +303,6 @@ func (s *ReportCreateActivity_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -292,8 +316,11 @@ func (s *ReportCreateActivity_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "activity":
-			s.Activity = new(ReportDefs_ReportActivityView)
-			if err := s.Activity.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportCreateActivity_OutputParts)
+			}
+			s.Activity = &grp.f0
+			if err := s.Activity.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -302,6 +329,7 @@ func (s *ReportCreateActivity_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -393,31 +421,36 @@ func (u *ReportCreateActivity_Input_Activity) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ReportCreateActivity_Input_Activity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ReportCreateActivity_Input_Activity{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ReportCreateActivity_Input_Activity) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.report.defs#queueActivity":
 		u.ReportDefs_QueueActivity = new(ReportDefs_QueueActivity)
-		return u.ReportDefs_QueueActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_QueueActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#assignmentActivity":
 		u.ReportDefs_AssignmentActivity = new(ReportDefs_AssignmentActivity)
-		return u.ReportDefs_AssignmentActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_AssignmentActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#escalationActivity":
 		u.ReportDefs_EscalationActivity = new(ReportDefs_EscalationActivity)
-		return u.ReportDefs_EscalationActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_EscalationActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#closeActivity":
 		u.ReportDefs_CloseActivity = new(ReportDefs_CloseActivity)
-		return u.ReportDefs_CloseActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_CloseActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#reopenActivity":
 		u.ReportDefs_ReopenActivity = new(ReportDefs_ReopenActivity)
-		return u.ReportDefs_ReopenActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_ReopenActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#noteActivity":
 		u.ReportDefs_NoteActivity = new(ReportDefs_NoteActivity)
-		return u.ReportDefs_NoteActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_NoteActivity.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ReportCreateActivity_Input_Activity"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ReportCreateActivity_Input_Activity")

@@ -201,6 +201,11 @@ func (s *ReportDefs_ReportAssignment) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_ReportAssignment) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_ReportAssignment{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_ReportAssignment) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -208,7 +213,6 @@ func (s *ReportDefs_ReportAssignment) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -235,7 +239,7 @@ func (s *ReportDefs_ReportAssignment) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Moderator = new(TeamDefs_Member)
-			if err := s.Moderator.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Moderator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "assignedAt":
@@ -250,6 +254,7 @@ func (s *ReportDefs_ReportAssignment) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -535,9 +540,21 @@ func (s *ReportDefs_ReportView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportDefs_ReportViewParts is the storage of the required struct fields of a ReportDefs_ReportView.
+type reportDefs_ReportViewParts struct {
+	f0 ModerationDefs_SubjectView
+	f1 ModerationDefs_SubjectView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_ReportView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportDefs_ReportView) decodeCBOR(d *data.Decoder, grp *reportDefs_ReportViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -545,7 +562,6 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -571,9 +587,12 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Queue = new(QueueDefs_QueueView)
-			if err := s.Queue.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[QueueDefs_QueueView, queueDefs_QueueViewParts]()
+				s.Queue = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "status":
 			if v, err := d.ReadString(); err != nil {
@@ -596,17 +615,15 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*ModerationDefs_ModEventView, n0)
+				a0, w0 := lexutil.NewPtrsWith[ModerationDefs_ModEventView, moderationDefs_ModEventViewParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(ModerationDefs_ModEventView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -643,8 +660,11 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.IsMuted = &v
 			}
 		case "subject":
-			s.Subject = new(ModerationDefs_SubjectView)
-			if err := s.Subject.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportDefs_ReportViewParts)
+			}
+			s.Subject = &grp.f0
+			if err := s.Subject.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "queuedAt":
@@ -660,8 +680,11 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				s.QueuedAt = &v
 			}
 		case "reporter":
-			s.Reporter = new(ModerationDefs_SubjectView)
-			if err := s.Reporter.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportDefs_ReportViewParts)
+			}
+			s.Reporter = &grp.f1
+			if err := s.Reporter.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "createdAt":
@@ -702,7 +725,7 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Assignment = new(ReportDefs_ReportAssignment)
-			if err := s.Assignment.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Assignment.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reportType":
@@ -736,9 +759,12 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.SubjectStatus = new(ModerationDefs_SubjectStatusView)
-			if err := s.SubjectStatus.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ModerationDefs_SubjectStatusView, moderationDefs_SubjectStatusViewParts]()
+				s.SubjectStatus = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "actionEventIds":
 			if d.PeekNull() {
@@ -784,6 +810,7 @@ func (s *ReportDefs_ReportView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -845,6 +872,11 @@ func (s *ReportDefs_QueueActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_QueueActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_QueueActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_QueueActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -852,7 +884,6 @@ func (s *ReportDefs_QueueActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -883,6 +914,7 @@ func (s *ReportDefs_QueueActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -944,6 +976,11 @@ func (s *ReportDefs_AssignmentActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_AssignmentActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_AssignmentActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_AssignmentActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -951,7 +988,6 @@ func (s *ReportDefs_AssignmentActivity) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -982,6 +1018,7 @@ func (s *ReportDefs_AssignmentActivity) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1043,6 +1080,11 @@ func (s *ReportDefs_EscalationActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_EscalationActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_EscalationActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_EscalationActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1050,7 +1092,6 @@ func (s *ReportDefs_EscalationActivity) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1081,6 +1122,7 @@ func (s *ReportDefs_EscalationActivity) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1142,6 +1184,11 @@ func (s *ReportDefs_CloseActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_CloseActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_CloseActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_CloseActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1149,7 +1196,6 @@ func (s *ReportDefs_CloseActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1180,6 +1226,7 @@ func (s *ReportDefs_CloseActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1241,6 +1288,11 @@ func (s *ReportDefs_ReopenActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_ReopenActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_ReopenActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_ReopenActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1248,7 +1300,6 @@ func (s *ReportDefs_ReopenActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1279,6 +1330,7 @@ func (s *ReportDefs_ReopenActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1329,6 +1381,11 @@ func (s *ReportDefs_NoteActivity) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_NoteActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_NoteActivity{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_NoteActivity) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1336,7 +1393,6 @@ func (s *ReportDefs_NoteActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1355,6 +1411,7 @@ func (s *ReportDefs_NoteActivity) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1527,9 +1584,20 @@ func (s *ReportDefs_ReportActivityView) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportDefs_ReportActivityViewParts is the storage of the required struct fields of a ReportDefs_ReportActivityView.
+type reportDefs_ReportActivityViewParts struct {
+	f0 ReportDefs_ReportActivityView_Activity
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_ReportActivityView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_ReportActivityView{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportDefs_ReportActivityView) decodeCBOR(d *data.Decoder, grp *reportDefs_ReportActivityViewParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1537,7 +1605,6 @@ func (s *ReportDefs_ReportActivityView) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1575,13 +1642,19 @@ func (s *ReportDefs_ReportActivityView) UnmarshalDAGCBOR(d *data.Decoder) error 
 				}
 				break
 			}
-			s.Report = new(ReportDefs_ReportView)
-			if err := s.Report.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ReportDefs_ReportView, reportDefs_ReportViewParts]()
+				s.Report = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "activity":
-			s.Activity = new(ReportDefs_ReportActivityView_Activity)
-			if err := s.Activity.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportDefs_ReportActivityViewParts)
+			}
+			s.Activity = &grp.f0
+			if err := s.Activity.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "reportId":
@@ -1610,7 +1683,7 @@ func (s *ReportDefs_ReportActivityView) UnmarshalDAGCBOR(d *data.Decoder) error 
 				break
 			}
 			s.Moderator = new(TeamDefs_Member)
-			if err := s.Moderator.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Moderator.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "publicNote":
@@ -1649,6 +1722,7 @@ func (s *ReportDefs_ReportActivityView) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -1776,6 +1850,11 @@ func (s *ReportDefs_LiveStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_LiveStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_LiveStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_LiveStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -1783,7 +1862,6 @@ func (s *ReportDefs_LiveStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -1886,6 +1964,7 @@ func (s *ReportDefs_LiveStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2024,6 +2103,11 @@ func (s *ReportDefs_HistoricalStats) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_HistoricalStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_HistoricalStats{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_HistoricalStats) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2031,7 +2115,6 @@ func (s *ReportDefs_HistoricalStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2140,6 +2223,7 @@ func (s *ReportDefs_HistoricalStats) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2271,6 +2355,11 @@ func (s *ReportDefs_AssignmentView) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportDefs_AssignmentView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportDefs_AssignmentView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -2278,7 +2367,6 @@ func (s *ReportDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -2322,9 +2410,12 @@ func (s *ReportDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.Queue = new(QueueDefs_QueueView)
-			if err := s.Queue.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[QueueDefs_QueueView, queueDefs_QueueViewParts]()
+				s.Queue = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "startAt":
 			if v, err := d.ReadString(); err != nil {
@@ -2346,7 +2437,7 @@ func (s *ReportDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Moderator = new(TeamDefs_Member)
-			if err := s.Moderator.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Moderator.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -2355,6 +2446,7 @@ func (s *ReportDefs_AssignmentView) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -2428,31 +2520,36 @@ func (u *ReportDefs_ReportActivityView_Activity) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ReportDefs_ReportActivityView_Activity) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ReportDefs_ReportActivityView_Activity{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ReportDefs_ReportActivityView_Activity) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.report.defs#queueActivity":
 		u.ReportDefs_QueueActivity = new(ReportDefs_QueueActivity)
-		return u.ReportDefs_QueueActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_QueueActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#assignmentActivity":
 		u.ReportDefs_AssignmentActivity = new(ReportDefs_AssignmentActivity)
-		return u.ReportDefs_AssignmentActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_AssignmentActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#escalationActivity":
 		u.ReportDefs_EscalationActivity = new(ReportDefs_EscalationActivity)
-		return u.ReportDefs_EscalationActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_EscalationActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#closeActivity":
 		u.ReportDefs_CloseActivity = new(ReportDefs_CloseActivity)
-		return u.ReportDefs_CloseActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_CloseActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#reopenActivity":
 		u.ReportDefs_ReopenActivity = new(ReportDefs_ReopenActivity)
-		return u.ReportDefs_ReopenActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_ReopenActivity.decodeCBOR(d)
 	case "tools.ozone.report.defs#noteActivity":
 		u.ReportDefs_NoteActivity = new(ReportDefs_NoteActivity)
-		return u.ReportDefs_NoteActivity.UnmarshalDAGCBOR(d)
+		return u.ReportDefs_NoteActivity.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ReportDefs_ReportActivityView_Activity"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ReportDefs_ReportActivityView_Activity")

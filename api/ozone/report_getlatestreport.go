@@ -61,9 +61,20 @@ func (s *ReportGetLatestReport_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportGetLatestReport_OutputParts is the storage of the required struct fields of a ReportGetLatestReport_Output.
+type reportGetLatestReport_OutputParts struct {
+	f0 ReportDefs_ReportView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportGetLatestReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportGetLatestReport_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportGetLatestReport_Output) decodeCBOR(d *data.Decoder, grp *reportGetLatestReport_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -71,7 +82,6 @@ func (s *ReportGetLatestReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -85,8 +95,11 @@ func (s *ReportGetLatestReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "report":
-			s.Report = new(ReportDefs_ReportView)
-			if err := s.Report.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportGetLatestReport_OutputParts)
+			}
+			s.Report = &grp.f0
+			if err := s.Report.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -95,6 +108,7 @@ func (s *ReportGetLatestReport_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

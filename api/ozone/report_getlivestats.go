@@ -110,9 +110,20 @@ func (s *ReportGetLiveStats_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportGetLiveStats_OutputParts is the storage of the required struct fields of a ReportGetLiveStats_Output.
+type reportGetLiveStats_OutputParts struct {
+	f0 ReportDefs_LiveStats
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportGetLiveStats_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportGetLiveStats_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportGetLiveStats_Output) decodeCBOR(d *data.Decoder, grp *reportGetLiveStats_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -120,7 +131,6 @@ func (s *ReportGetLiveStats_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -134,8 +144,11 @@ func (s *ReportGetLiveStats_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "stats":
-			s.Stats = new(ReportDefs_LiveStats)
-			if err := s.Stats.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportGetLiveStats_OutputParts)
+			}
+			s.Stats = &grp.f0
+			if err := s.Stats.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -144,6 +157,7 @@ func (s *ReportGetLiveStats_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

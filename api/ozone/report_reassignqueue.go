@@ -84,6 +84,11 @@ func (s *ReportReassignQueue_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportReassignQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportReassignQueue_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ReportReassignQueue_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -91,7 +96,6 @@ func (s *ReportReassignQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -134,6 +138,7 @@ func (s *ReportReassignQueue_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -194,9 +199,20 @@ func (s *ReportReassignQueue_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// reportReassignQueue_OutputParts is the storage of the required struct fields of a ReportReassignQueue_Output.
+type reportReassignQueue_OutputParts struct {
+	f0 ReportDefs_ReportView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ReportReassignQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ReportReassignQueue_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ReportReassignQueue_Output) decodeCBOR(d *data.Decoder, grp *reportReassignQueue_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -204,7 +220,6 @@ func (s *ReportReassignQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -218,8 +233,11 @@ func (s *ReportReassignQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "report":
-			s.Report = new(ReportDefs_ReportView)
-			if err := s.Report.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(reportReassignQueue_OutputParts)
+			}
+			s.Report = &grp.f0
+			if err := s.Report.decodeCBOR(d, nil); err != nil {
 				return err
 			}
 		default:
@@ -228,6 +246,7 @@ func (s *ReportReassignQueue_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -145,6 +145,11 @@ func (s *SafelinkDefs_Event) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SafelinkDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SafelinkDefs_Event{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SafelinkDefs_Event) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -152,7 +157,6 @@ func (s *SafelinkDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -231,6 +235,7 @@ func (s *SafelinkDefs_Event) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -369,6 +374,11 @@ func (s *SafelinkDefs_UrlRule) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SafelinkDefs_UrlRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SafelinkDefs_UrlRule{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SafelinkDefs_UrlRule) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -376,7 +386,6 @@ func (s *SafelinkDefs_UrlRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -449,6 +458,7 @@ func (s *SafelinkDefs_UrlRule) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -127,6 +127,11 @@ func (s *ServerGetConfig_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerGetConfig_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerGetConfig_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -134,7 +139,6 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -151,7 +155,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Pds = new(ServerGetConfig_ServiceConfig)
-			if err := s.Pds.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Pds.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "chat":
@@ -162,7 +166,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Chat = new(ServerGetConfig_ServiceConfig)
-			if err := s.Chat.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Chat.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -177,7 +181,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Viewer = new(ServerGetConfig_ViewerConfig)
-			if err := s.Viewer.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Viewer.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "appview":
@@ -188,7 +192,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Appview = new(ServerGetConfig_ServiceConfig)
-			if err := s.Appview.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Appview.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "blobDivert":
@@ -199,7 +203,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.BlobDivert = new(ServerGetConfig_ServiceConfig)
-			if err := s.BlobDivert.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.BlobDivert.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "verifierDid":
@@ -220,6 +224,7 @@ func (s *ServerGetConfig_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -295,6 +300,11 @@ func (s *ServerGetConfig_ServiceConfig) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerGetConfig_ServiceConfig) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerGetConfig_ServiceConfig{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerGetConfig_ServiceConfig) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -302,7 +312,6 @@ func (s *ServerGetConfig_ServiceConfig) UnmarshalDAGCBOR(d *data.Decoder) error 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -333,6 +342,7 @@ func (s *ServerGetConfig_ServiceConfig) UnmarshalDAGCBOR(d *data.Decoder) error 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -394,6 +404,11 @@ func (s *ServerGetConfig_ViewerConfig) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ServerGetConfig_ViewerConfig) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ServerGetConfig_ViewerConfig{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *ServerGetConfig_ViewerConfig) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -401,7 +416,6 @@ func (s *ServerGetConfig_ViewerConfig) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -432,6 +446,7 @@ func (s *ServerGetConfig_ViewerConfig) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -133,9 +133,20 @@ func (s *SetGetValues_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// setGetValues_OutputParts is the storage of the required struct fields of a SetGetValues_Output.
+type setGetValues_OutputParts struct {
+	f0 SetDefs_SetView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SetGetValues_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SetGetValues_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *SetGetValues_Output) decodeCBOR(d *data.Decoder, grp *setGetValues_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -143,7 +154,6 @@ func (s *SetGetValues_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -153,8 +163,11 @@ func (s *SetGetValues_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 		prev = k
 		switch string(k) {
 		case "set":
-			s.Set = new(SetDefs_SetView)
-			if err := s.Set.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(setGetValues_OutputParts)
+			}
+			s.Set = &grp.f0
+			if err := s.Set.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "$type":
@@ -199,6 +212,7 @@ func (s *SetGetValues_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -143,6 +143,11 @@ func (s *SettingListOptions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SettingListOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SettingListOptions_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SettingListOptions_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -150,7 +155,6 @@ func (s *SettingListOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -184,17 +188,15 @@ func (s *SettingListOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*SettingDefs_Option, n0)
+				a0 := lexutil.NewPtrs[SettingDefs_Option](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(SettingDefs_Option)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -206,6 +208,7 @@ func (s *SettingListOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -78,6 +78,11 @@ func (s *SettingRemoveOptions_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SettingRemoveOptions_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SettingRemoveOptions_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SettingRemoveOptions_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -85,7 +90,6 @@ func (s *SettingRemoveOptions_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -130,6 +134,7 @@ func (s *SettingRemoveOptions_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -180,6 +185,11 @@ func (s *SettingRemoveOptions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SettingRemoveOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SettingRemoveOptions_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SettingRemoveOptions_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -187,7 +197,6 @@ func (s *SettingRemoveOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -206,6 +215,7 @@ func (s *SettingRemoveOptions_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -106,6 +106,11 @@ func (s *SettingUpsertOption_Input) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SettingUpsertOption_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SettingUpsertOption_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SettingUpsertOption_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -113,7 +118,6 @@ func (s *SettingUpsertOption_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -174,6 +178,7 @@ func (s *SettingUpsertOption_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -234,9 +239,20 @@ func (s *SettingUpsertOption_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// settingUpsertOption_OutputParts is the storage of the required struct fields of a SettingUpsertOption_Output.
+type settingUpsertOption_OutputParts struct {
+	f0 SettingDefs_Option
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SettingUpsertOption_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SettingUpsertOption_Output{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *SettingUpsertOption_Output) decodeCBOR(d *data.Decoder, grp *settingUpsertOption_OutputParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -244,7 +260,6 @@ func (s *SettingUpsertOption_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -258,8 +273,11 @@ func (s *SettingUpsertOption_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "option":
-			s.Option = new(SettingDefs_Option)
-			if err := s.Option.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(settingUpsertOption_OutputParts)
+			}
+			s.Option = &grp.f0
+			if err := s.Option.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -268,6 +286,7 @@ func (s *SettingUpsertOption_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

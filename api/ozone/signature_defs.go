@@ -68,6 +68,11 @@ func (s *SignatureDefs_SigDetail) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SignatureDefs_SigDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SignatureDefs_SigDetail{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SignatureDefs_SigDetail) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -75,7 +80,6 @@ func (s *SignatureDefs_SigDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -106,6 +110,7 @@ func (s *SignatureDefs_SigDetail) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -126,6 +126,11 @@ func (s *SignatureFindRelatedAccounts_Output) MarshalDAGCBOR(e *data.Encoder) er
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SignatureFindRelatedAccounts_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SignatureFindRelatedAccounts_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *SignatureFindRelatedAccounts_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -133,7 +138,6 @@ func (s *SignatureFindRelatedAccounts_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -167,17 +171,15 @@ func (s *SignatureFindRelatedAccounts_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*SignatureFindRelatedAccounts_RelatedAccount, n0)
+				a0, w0 := lexutil.NewPtrsWith[SignatureFindRelatedAccounts_RelatedAccount, signatureFindRelatedAccounts_RelatedAccountParts](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(SignatureFindRelatedAccounts_RelatedAccount)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d, &w0[i0].P); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -189,6 +191,7 @@ func (s *SignatureFindRelatedAccounts_Output) UnmarshalDAGCBOR(d *data.Decoder) 
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -281,9 +284,20 @@ func (s *SignatureFindRelatedAccounts_RelatedAccount) MarshalDAGCBOR(e *data.Enc
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// signatureFindRelatedAccounts_RelatedAccountParts is the storage of the required struct fields of a SignatureFindRelatedAccounts_RelatedAccount.
+type signatureFindRelatedAccounts_RelatedAccountParts struct {
+	f0 atproto.AdminDefs_AccountView
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *SignatureFindRelatedAccounts_RelatedAccount) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = SignatureFindRelatedAccounts_RelatedAccount{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *SignatureFindRelatedAccounts_RelatedAccount) decodeCBOR(d *data.Decoder, grp *signatureFindRelatedAccounts_RelatedAccountParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -291,7 +305,6 @@ func (s *SignatureFindRelatedAccounts_RelatedAccount) UnmarshalDAGCBOR(d *data.D
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -305,7 +318,10 @@ func (s *SignatureFindRelatedAccounts_RelatedAccount) UnmarshalDAGCBOR(d *data.D
 				return err
 			}
 		case "account":
-			s.Account = new(atproto.AdminDefs_AccountView)
+			if grp == nil {
+				grp = new(signatureFindRelatedAccounts_RelatedAccountParts)
+			}
+			s.Account = &grp.f0
 			if err := s.Account.UnmarshalDAGCBOR(d); err != nil {
 				return err
 			}
@@ -324,17 +340,15 @@ func (s *SignatureFindRelatedAccounts_RelatedAccount) UnmarshalDAGCBOR(d *data.D
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*SignatureDefs_SigDetail, n0)
+				a0 := lexutil.NewPtrs[SignatureDefs_SigDetail](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(SignatureDefs_SigDetail)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -346,6 +360,7 @@ func (s *SignatureFindRelatedAccounts_RelatedAccount) UnmarshalDAGCBOR(d *data.D
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -197,6 +197,11 @@ func (s *VerificationDefs_VerificationView) MarshalDAGCBOR(e *data.Encoder) erro
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationDefs_VerificationView{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationDefs_VerificationView) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -204,7 +209,6 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -279,7 +283,7 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 				break
 			}
 			s.IssuerRepo = new(VerificationDefs_VerificationView_IssuerRepo)
-			if err := s.IssuerRepo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.IssuerRepo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "displayName":
@@ -296,7 +300,7 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 				break
 			}
 			s.SubjectRepo = new(VerificationDefs_VerificationView_SubjectRepo)
-			if err := s.SubjectRepo.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.SubjectRepo.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "revokeReason":
@@ -319,7 +323,7 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 				break
 			}
 			s.IssuerProfile = new(VerificationDefs_VerificationView_IssuerProfile)
-			if err := s.IssuerProfile.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.IssuerProfile.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "subjectProfile":
@@ -330,7 +334,7 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 				break
 			}
 			s.SubjectProfile = new(VerificationDefs_VerificationView_SubjectProfile)
-			if err := s.SubjectProfile.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.SubjectProfile.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -339,6 +343,7 @@ func (s *VerificationDefs_VerificationView) UnmarshalDAGCBOR(d *data.Decoder) er
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -370,13 +375,18 @@ func (u *VerificationDefs_VerificationView_IssuerProfile) MarshalDAGCBOR(e *data
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *VerificationDefs_VerificationView_IssuerProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = VerificationDefs_VerificationView_IssuerProfile{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *VerificationDefs_VerificationView_IssuerProfile) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "VerificationDefs_VerificationView_IssuerProfile"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "VerificationDefs_VerificationView_IssuerProfile")
@@ -425,19 +435,25 @@ func (u *VerificationDefs_VerificationView_IssuerRepo) MarshalDAGCBOR(e *data.En
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *VerificationDefs_VerificationView_IssuerRepo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = VerificationDefs_VerificationView_IssuerRepo{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *VerificationDefs_VerificationView_IssuerRepo) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#repoViewDetail":
-		u.ModerationDefs_RepoViewDetail = new(ModerationDefs_RepoViewDetail)
-		return u.ModerationDefs_RepoViewDetail.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RepoViewDetail, moderationDefs_RepoViewDetailParts]()
+		u.ModerationDefs_RepoViewDetail = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#repoViewNotFound":
 		u.ModerationDefs_RepoViewNotFound = new(ModerationDefs_RepoViewNotFound)
-		return u.ModerationDefs_RepoViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RepoViewNotFound.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "VerificationDefs_VerificationView_IssuerRepo"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "VerificationDefs_VerificationView_IssuerRepo")
@@ -472,13 +488,18 @@ func (u *VerificationDefs_VerificationView_SubjectProfile) MarshalDAGCBOR(e *dat
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *VerificationDefs_VerificationView_SubjectProfile) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = VerificationDefs_VerificationView_SubjectProfile{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *VerificationDefs_VerificationView_SubjectProfile) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "VerificationDefs_VerificationView_SubjectProfile"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "VerificationDefs_VerificationView_SubjectProfile")
@@ -527,19 +548,25 @@ func (u *VerificationDefs_VerificationView_SubjectRepo) MarshalDAGCBOR(e *data.E
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *VerificationDefs_VerificationView_SubjectRepo) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = VerificationDefs_VerificationView_SubjectRepo{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *VerificationDefs_VerificationView_SubjectRepo) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "tools.ozone.moderation.defs#repoViewDetail":
-		u.ModerationDefs_RepoViewDetail = new(ModerationDefs_RepoViewDetail)
-		return u.ModerationDefs_RepoViewDetail.UnmarshalDAGCBOR(d)
+		v, p := lexutil.NewWith[ModerationDefs_RepoViewDetail, moderationDefs_RepoViewDetailParts]()
+		u.ModerationDefs_RepoViewDetail = v
+		return v.decodeCBOR(d, p)
 	case "tools.ozone.moderation.defs#repoViewNotFound":
 		u.ModerationDefs_RepoViewNotFound = new(ModerationDefs_RepoViewNotFound)
-		return u.ModerationDefs_RepoViewNotFound.UnmarshalDAGCBOR(d)
+		return u.ModerationDefs_RepoViewNotFound.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "VerificationDefs_VerificationView_SubjectRepo"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "VerificationDefs_VerificationView_SubjectRepo")

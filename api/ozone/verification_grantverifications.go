@@ -69,6 +69,11 @@ func (s *VerificationGrantVerifications_Input) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationGrantVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationGrantVerifications_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationGrantVerifications_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -76,7 +81,6 @@ func (s *VerificationGrantVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -98,17 +102,15 @@ func (s *VerificationGrantVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder)
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*VerificationGrantVerifications_VerificationInput, n0)
+				a0 := lexutil.NewPtrs[VerificationGrantVerifications_VerificationInput](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(VerificationGrantVerifications_VerificationInput)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -120,6 +122,7 @@ func (s *VerificationGrantVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -206,6 +209,11 @@ func (s *VerificationGrantVerifications_Output) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationGrantVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationGrantVerifications_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationGrantVerifications_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -213,7 +221,6 @@ func (s *VerificationGrantVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -235,17 +242,15 @@ func (s *VerificationGrantVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*VerificationDefs_VerificationView, n0)
+				a0 := lexutil.NewPtrs[VerificationDefs_VerificationView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(VerificationDefs_VerificationView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -260,17 +265,15 @@ func (s *VerificationGrantVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*VerificationGrantVerifications_GrantError, n0)
+				a0 := lexutil.NewPtrs[VerificationGrantVerifications_GrantError](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(VerificationGrantVerifications_GrantError)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -282,6 +285,7 @@ func (s *VerificationGrantVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -394,6 +398,11 @@ func (s *VerificationGrantVerifications_VerificationInput) MarshalDAGCBOR(e *dat
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationGrantVerifications_VerificationInput) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationGrantVerifications_VerificationInput{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationGrantVerifications_VerificationInput) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -401,7 +410,6 @@ func (s *VerificationGrantVerifications_VerificationInput) UnmarshalDAGCBOR(d *d
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -450,6 +458,7 @@ func (s *VerificationGrantVerifications_VerificationInput) UnmarshalDAGCBOR(d *d
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -522,6 +531,11 @@ func (s *VerificationGrantVerifications_GrantError) MarshalDAGCBOR(e *data.Encod
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationGrantVerifications_GrantError) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationGrantVerifications_GrantError{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationGrantVerifications_GrantError) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -529,7 +543,6 @@ func (s *VerificationGrantVerifications_GrantError) UnmarshalDAGCBOR(d *data.Dec
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -560,6 +573,7 @@ func (s *VerificationGrantVerifications_GrantError) UnmarshalDAGCBOR(d *data.Dec
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -170,6 +170,11 @@ func (s *VerificationListVerifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationListVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationListVerifications_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationListVerifications_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -177,7 +182,6 @@ func (s *VerificationListVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -211,17 +215,15 @@ func (s *VerificationListVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*VerificationDefs_VerificationView, n0)
+				a0 := lexutil.NewPtrs[VerificationDefs_VerificationView](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(VerificationDefs_VerificationView)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -233,6 +235,7 @@ func (s *VerificationListVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder)
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

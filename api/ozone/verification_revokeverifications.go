@@ -78,6 +78,11 @@ func (s *VerificationRevokeVerifications_Input) MarshalDAGCBOR(e *data.Encoder) 
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationRevokeVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationRevokeVerifications_Input{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationRevokeVerifications_Input) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -85,7 +90,6 @@ func (s *VerificationRevokeVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -136,6 +140,7 @@ func (s *VerificationRevokeVerifications_Input) UnmarshalDAGCBOR(d *data.Decoder
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -220,6 +225,11 @@ func (s *VerificationRevokeVerifications_Output) MarshalDAGCBOR(e *data.Encoder)
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationRevokeVerifications_Output) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationRevokeVerifications_Output{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationRevokeVerifications_Output) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -227,7 +237,6 @@ func (s *VerificationRevokeVerifications_Output) UnmarshalDAGCBOR(d *data.Decode
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -249,17 +258,15 @@ func (s *VerificationRevokeVerifications_Output) UnmarshalDAGCBOR(d *data.Decode
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*VerificationRevokeVerifications_RevokeError, n0)
+				a0 := lexutil.NewPtrs[VerificationRevokeVerifications_RevokeError](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(VerificationRevokeVerifications_RevokeError)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -291,6 +298,7 @@ func (s *VerificationRevokeVerifications_Output) UnmarshalDAGCBOR(d *data.Decode
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -381,6 +389,11 @@ func (s *VerificationRevokeVerifications_RevokeError) MarshalDAGCBOR(e *data.Enc
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *VerificationRevokeVerifications_RevokeError) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = VerificationRevokeVerifications_RevokeError{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *VerificationRevokeVerifications_RevokeError) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -388,7 +401,6 @@ func (s *VerificationRevokeVerifications_RevokeError) UnmarshalDAGCBOR(d *data.D
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -419,6 +431,7 @@ func (s *VerificationRevokeVerifications_RevokeError) UnmarshalDAGCBOR(d *data.D
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 

@@ -80,6 +80,11 @@ func (s *Document_Contributor) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Document_Contributor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Document_Contributor{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Document_Contributor) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -87,7 +92,6 @@ func (s *Document_Contributor) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -136,6 +140,7 @@ func (s *Document_Contributor) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -366,6 +371,11 @@ func (s *Document) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Document{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Document) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -373,7 +383,6 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -438,7 +447,7 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Links = new(Document_Links)
-			if err := s.Links.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Links.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "title":
@@ -455,7 +464,7 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(Document_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "content":
@@ -466,7 +475,7 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Content = new(Document_Content)
-			if err := s.Content.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Content.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "updatedAt":
@@ -549,17 +558,15 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 				if err := d.Enter(); err != nil {
 					return err
 				}
-				a0 := make([]*Document_Contributor, n0)
+				a0 := lexutil.NewPtrs[Document_Contributor](n0)
 				for i0 := range a0 {
 					if d.PeekNull() {
 						if err := d.ReadNull(); err != nil {
 							return err
 						}
-					} else {
-						a0[i0] = new(Document_Contributor)
-						if err := a0[i0].UnmarshalDAGCBOR(d); err != nil {
-							return err
-						}
+						a0[i0] = nil
+					} else if err := a0[i0].decodeCBOR(d); err != nil {
+						return err
 					}
 				}
 				d.Leave()
@@ -571,6 +578,7 @@ func (s *Document) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -602,13 +610,18 @@ func (u *Document_Content) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *Document_Content) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = Document_Content{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *Document_Content) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "Document_Content"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "Document_Content")
@@ -650,16 +663,21 @@ func (u *Document_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *Document_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = Document_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *Document_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "Document_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "Document_Labels")
@@ -694,13 +712,18 @@ func (u *Document_Links) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *Document_Links) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = Document_Links{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *Document_Links) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "Document_Links"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "Document_Links")

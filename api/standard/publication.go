@@ -136,6 +136,11 @@ func (s *Publication) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Publication{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Publication) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -143,7 +148,6 @@ func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -188,7 +192,7 @@ func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Labels = new(Publication_Labels)
-			if err := s.Labels.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Labels.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "basicTheme":
@@ -198,9 +202,12 @@ func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 				}
 				break
 			}
-			s.BasicTheme = new(ThemeBasic)
-			if err := s.BasicTheme.UnmarshalDAGCBOR(d); err != nil {
-				return err
+			{
+				v0, p := lexutil.NewWith[ThemeBasic, themeBasicParts]()
+				s.BasicTheme = v0
+				if err := v0.decodeCBOR(d, p); err != nil {
+					return err
+				}
 			}
 		case "description":
 			if d.PeekNull() {
@@ -222,7 +229,7 @@ func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 				break
 			}
 			s.Preferences = new(Publication_Preferences)
-			if err := s.Preferences.UnmarshalDAGCBOR(d); err != nil {
+			if err := s.Preferences.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -231,6 +238,7 @@ func (s *Publication) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -290,6 +298,11 @@ func (s *Publication_Preferences) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *Publication_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = Publication_Preferences{}
+	return s.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.
+func (s *Publication_Preferences) decodeCBOR(d *data.Decoder) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -297,7 +310,6 @@ func (s *Publication_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -328,6 +340,7 @@ func (s *Publication_Preferences) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -366,16 +379,21 @@ func (u *Publication_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *Publication_Labels) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = Publication_Labels{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *Publication_Labels) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "com.atproto.label.defs#selfLabels":
 		u.LabelDefs_SelfLabels = new(atproto.LabelDefs_SelfLabels)
 		return u.LabelDefs_SelfLabels.UnmarshalDAGCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "Publication_Labels"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "Publication_Labels")

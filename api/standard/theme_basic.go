@@ -101,9 +101,23 @@ func (s *ThemeBasic) MarshalDAGCBOR(e *data.Encoder) error {
 	return lexutil.WriteRest(e, s.Extra, xk, i)
 }
 
+// themeBasicParts is the storage of the required struct fields of a ThemeBasic.
+type themeBasicParts struct {
+	f0 ThemeBasic_Accent
+	f1 ThemeBasic_Background
+	f2 ThemeBasic_Foreground
+	f3 ThemeBasic_AccentForeground
+}
+
 // UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.
 func (s *ThemeBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*s = ThemeBasic{}
+	return s.decodeCBOR(d, nil)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with
+// the storage of its parts if already allocated.
+func (s *ThemeBasic) decodeCBOR(d *data.Decoder, grp *themeBasicParts) error {
 	n, err := d.ReadMapHeader()
 	if err != nil {
 		return err
@@ -111,7 +125,6 @@ func (s *ThemeBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 	if err := d.Enter(); err != nil {
 		return err
 	}
-	defer d.Leave()
 	var prev []byte
 	for range n {
 		k, err := d.ReadMapKey(prev)
@@ -125,23 +138,35 @@ func (s *ThemeBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 				return err
 			}
 		case "accent":
-			s.Accent = new(ThemeBasic_Accent)
-			if err := s.Accent.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(themeBasicParts)
+			}
+			s.Accent = &grp.f0
+			if err := s.Accent.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "background":
-			s.Background = new(ThemeBasic_Background)
-			if err := s.Background.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(themeBasicParts)
+			}
+			s.Background = &grp.f1
+			if err := s.Background.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "foreground":
-			s.Foreground = new(ThemeBasic_Foreground)
-			if err := s.Foreground.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(themeBasicParts)
+			}
+			s.Foreground = &grp.f2
+			if err := s.Foreground.decodeCBOR(d); err != nil {
 				return err
 			}
 		case "accentForeground":
-			s.AccentForeground = new(ThemeBasic_AccentForeground)
-			if err := s.AccentForeground.UnmarshalDAGCBOR(d); err != nil {
+			if grp == nil {
+				grp = new(themeBasicParts)
+			}
+			s.AccentForeground = &grp.f3
+			if err := s.AccentForeground.decodeCBOR(d); err != nil {
 				return err
 			}
 		default:
@@ -150,6 +175,7 @@ func (s *ThemeBasic) UnmarshalDAGCBOR(d *data.Decoder) error {
 			}
 		}
 	}
+	d.Leave()
 	return nil
 }
 
@@ -188,16 +214,21 @@ func (u *ThemeBasic_Accent) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ThemeBasic_Accent) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ThemeBasic_Accent{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ThemeBasic_Accent) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "site.standard.theme.color#rgb":
 		u.ThemeColor_Rgb = new(ThemeColor_Rgb)
-		return u.ThemeColor_Rgb.UnmarshalDAGCBOR(d)
+		return u.ThemeColor_Rgb.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ThemeBasic_Accent"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ThemeBasic_Accent")
@@ -239,16 +270,21 @@ func (u *ThemeBasic_AccentForeground) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ThemeBasic_AccentForeground) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ThemeBasic_AccentForeground{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ThemeBasic_AccentForeground) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "site.standard.theme.color#rgb":
 		u.ThemeColor_Rgb = new(ThemeColor_Rgb)
-		return u.ThemeColor_Rgb.UnmarshalDAGCBOR(d)
+		return u.ThemeColor_Rgb.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ThemeBasic_AccentForeground"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ThemeBasic_AccentForeground")
@@ -290,16 +326,21 @@ func (u *ThemeBasic_Background) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ThemeBasic_Background) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ThemeBasic_Background{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ThemeBasic_Background) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "site.standard.theme.color#rgb":
 		u.ThemeColor_Rgb = new(ThemeColor_Rgb)
-		return u.ThemeColor_Rgb.UnmarshalDAGCBOR(d)
+		return u.ThemeColor_Rgb.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ThemeBasic_Background"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ThemeBasic_Background")
@@ -341,16 +382,21 @@ func (u *ThemeBasic_Foreground) MarshalDAGCBOR(e *data.Encoder) error {
 // UnmarshalDAGCBOR reads a variant, chosen by its $type.
 func (u *ThemeBasic_Foreground) UnmarshalDAGCBOR(d *data.Decoder) error {
 	*u = ThemeBasic_Foreground{}
-	typ, err := lexutil.PeekType(d)
+	return u.decodeCBOR(d)
+}
+
+// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.
+func (u *ThemeBasic_Foreground) decodeCBOR(d *data.Decoder) error {
+	typ, err := lexutil.PeekTypeView(d)
 	if err != nil {
 		return err
 	}
-	switch typ {
+	switch string(typ) {
 	case "site.standard.theme.color#rgb":
 		u.ThemeColor_Rgb = new(ThemeColor_Rgb)
-		return u.ThemeColor_Rgb.UnmarshalDAGCBOR(d)
+		return u.ThemeColor_Rgb.decodeCBOR(d)
 	}
-	if typ == "" {
+	if len(typ) == 0 {
 		return &lexutil.UnionError{Union: "ThemeBasic_Foreground"}
 	}
 	u.Unknown, err = lexutil.ReadUnknownUnion(d, "ThemeBasic_Foreground")

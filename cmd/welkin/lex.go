@@ -11,13 +11,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/welkin-atproto/welkin/api"
 	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/lexicon"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 )
 
 // lexiconsEnv names the environment variable "welkin lex validate" reads
-// its catalog directory from when --catalog is not given.
+// its catalog directory from when --catalog is not given. With neither, it
+// uses the schemas embedded in the api package.
 const lexiconsEnv = "WELKIN_LEXICONS"
 
 // lexStdin is what "welkin lex validate -" reads; tests replace it.
@@ -33,7 +35,8 @@ func lexUsage(w io.Writer) {
 	fmt.Fprintln(w, "        references against the schemas under DIR")
 	fmt.Fprintln(w, "  validate --collection NSID [--catalog DIR] [--strict|--lenient] <record.json|->")
 	fmt.Fprintln(w, "        validate a record (JSON) against its collection's schema; the")
-	fmt.Fprintln(w, "        catalog is DIR, else the directory in $"+lexiconsEnv)
+	fmt.Fprintln(w, "        catalog is DIR, else the directory in $"+lexiconsEnv+", else the")
+	fmt.Fprintln(w, "        schemas built into welkin")
 }
 
 func runLex(args []string, stdout, stderr io.Writer) int {
@@ -247,7 +250,7 @@ func runLexValidate(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("lex validate", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	collection := fset.String("collection", "", "the record's collection (NSID), whose schema it must match")
-	catalogDir := fset.String("catalog", "", "directory of schemas (default $"+lexiconsEnv+")")
+	catalogDir := fset.String("catalog", "", "directory of schemas (default $"+lexiconsEnv+", else the built-in schemas)")
 	strict := fset.Bool("strict", false, "also refuse undeclared fields and unknown open-union variants")
 	lenient := fset.Bool("lenient", false, "accept legacy blobs and loose datetimes (old data)")
 	fset.Usage = func() {
@@ -290,18 +293,23 @@ func runLexValidate(args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = os.Getenv(lexiconsEnv)
 	}
+	var cat *lexicon.Catalog
+	catName := dir
 	if dir == "" {
-		fmt.Fprintf(stderr, "welkin lex validate: no lexicon catalog: pass --catalog DIR (a directory of schema files) or set %s\n", lexiconsEnv)
-		return 2
+		catName = "(built-in)"
+		cat, err = api.Catalog()
+		if err == nil {
+			err = cat.Link()
+		}
+	} else {
+		cat, err = lexicon.LoadCatalogDir(dir)
 	}
-
-	cat, err := lexicon.LoadCatalogDir(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "welkin lex validate: catalog %s: %v\n", dir, err)
+		fmt.Fprintf(stderr, "welkin lex validate: catalog %s: %v\n", catName, err)
 		return 1
 	}
 	if cat.SchemaFile(syntax.NSID(*collection)) == nil {
-		fmt.Fprintf(stderr, "welkin lex validate: catalog %s has no schema for %s\n", dir, *collection)
+		fmt.Fprintf(stderr, "welkin lex validate: catalog %s has no schema for %s\n", catName, *collection)
 		return 1
 	}
 

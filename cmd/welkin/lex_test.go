@@ -241,12 +241,24 @@ func TestLexValidate(t *testing.T) {
 	}
 	t.Setenv(lexiconsEnv, "")
 
+	// With neither, the schemas built in are used.
+	bsky := rec("bsky_post.json", `{"$type":"app.bsky.feed.post","text":"hello","createdAt":"2024-09-01T12:34:56.789Z","langs":["en"]}`)
+	if code, out, errOut := runLexArgs("validate", "--collection", "app.bsky.feed.post", "--strict", bsky); code != 0 || out != "valid\n" {
+		t.Errorf("built-in catalog: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	badBsky := rec("bsky_bad.json", `{"$type":"app.bsky.feed.post","text":"hello","createdAt":"yesterday"}`)
+	if code, _, errOut := runLexArgs("validate", "--collection", "app.bsky.feed.post", badBsky); code != 1 || !strings.HasPrefix(errOut, "createdAt: ") {
+		t.Errorf("built-in catalog, bad record: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runLexArgs("validate", "--collection", "com.example.post", p); code != 1 || !strings.Contains(errOut, "catalog (built-in) has no schema for com.example.post") {
+		t.Errorf("built-in catalog, unknown collection: exit %d, stderr %q", code, errOut)
+	}
+
 	for _, tc := range []struct {
 		name    string
 		args    []string
 		wantErr string
 	}{
-		{"no catalog", []string{"--collection", "com.example.post", p}, "pass --catalog"},
 		{"no collection", []string{"--catalog", cat, p}, "--collection is required"},
 		{"bad collection", []string{"--catalog", cat, "--collection", "not an nsid", p}, "--collection"},
 		{"no file", []string{"--catalog", cat, "--collection", "com.example.post"}, "exactly one record file"},

@@ -82,6 +82,9 @@ type generator struct {
 	names   map[string]map[string]string // package -> identifier -> owner, for collision checks
 	pkgDeps map[string]map[string]bool
 	skipped []string
+	// objects maps "pkg.Type" to the object schema of each generated
+	// struct a field can refer to, for parts.
+	objects map[string]*lexicon.Object
 }
 
 // Generate reads every *.json document under lexDir and returns the files
@@ -95,6 +98,7 @@ func Generate(lexDir string) (map[string][]byte, []string, error) {
 		outs:    map[string]*fileOut{},
 		names:   map[string]map[string]string{},
 		pkgDeps: map[string]map[string]bool{},
+		objects: map[string]*lexicon.Object{},
 	}
 	err := filepath.WalkDir(lexDir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() || !strings.HasSuffix(p, ".json") {
@@ -125,6 +129,14 @@ func Generate(lexDir string) (map[string][]byte, []string, error) {
 	}
 	if len(g.files) == 0 {
 		return nil, nil, fmt.Errorf("no Lexicon documents under %s", lexDir)
+	}
+	for _, d := range g.defs {
+		switch s := d.Schema.(type) {
+		case *lexicon.Record:
+			g.objects[pkgOf(string(d.NSID))+"."+typeName(d)] = s.Record
+		case *lexicon.Object:
+			g.objects[pkgOf(string(d.NSID))+"."+typeName(d)] = s
+		}
 	}
 	out := map[string][]byte{}
 	for _, id := range sortedKeys(g.files) {
@@ -801,12 +813,44 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 	}
 	b.WriteString("\treturn lexutil.WriteRest(e, s.Extra, xk, i)\n}\n\n")
 
-	// Decoder.
-	fmt.Fprintf(&b, "// UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.\n")
-	fmt.Fprintf(&b, "func (s *%s) UnmarshalDAGCBOR(d *data.Decoder) error {\n", tn)
-	fmt.Fprintf(&b, "\t*s = %s{}\n", tn)
+	// Decoder. UnmarshalDAGCBOR resets s; decodeCBOR, which code of the
+	// same package calls on values it has just allocated, assumes it zero.
+	// Required fields holding generated structs have their storage, the
+	// parts of the struct, allocated in one piece: along with the struct
+	// where code of this package allocates it, else on the first read.
+	var grouped []*field
+	for _, fl := range ordered {
+		if fl != typeField && !fl.opt && (fl.t.kind == kStruct || fl.t.kind == kUnion) {
+			grouped = append(grouped, fl)
+		}
+	}
+	if (len(grouped) > 0) != g.hasParts(obj) {
+		return fmt.Errorf("%s: parts of %s disagree with its fields", f.nsid, tn)
+	}
+	pt := partsType(tn)
+	if len(grouped) > 0 {
+		fmt.Fprintf(&b, "// %s is the storage of the required struct fields of a %s.\ntype %s struct {\n", pt, tn, pt)
+		for i, fl := range grouped {
+			fmt.Fprintf(&b, "\tf%d %s\n", i, strings.TrimPrefix(g.expr(f, fl.t), "*"))
+		}
+		b.WriteString("}\n\n")
+		b.WriteString(unmarshalDoc)
+		fmt.Fprintf(&b, "func (s *%s) UnmarshalDAGCBOR(d *data.Decoder) error {\n\t*s = %s{}\n\treturn s.decodeCBOR(d, nil)\n}\n\n", tn, tn)
+		fmt.Fprintf(&b, "// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero, with\n// the storage of its parts if already allocated.\n")
+		fmt.Fprintf(&b, "func (s *%s) decodeCBOR(d *data.Decoder, grp *%s) error {\n", tn, pt)
+	} else {
+		b.WriteString(unmarshalDoc)
+		fmt.Fprintf(&b, "func (s *%s) UnmarshalDAGCBOR(d *data.Decoder) error {\n\t*s = %s{}\n\treturn s.decodeCBOR(d)\n}\n\n", tn, tn)
+		fmt.Fprintf(&b, "// decodeCBOR is UnmarshalDAGCBOR for an s that is already zero.\n")
+		fmt.Fprintf(&b, "func (s *%s) decodeCBOR(d *data.Decoder) error {\n", tn)
+	}
 	b.WriteString("\tn, err := d.ReadMapHeader()\n\tif err != nil {\n\t\treturn err\n\t}\n")
-	b.WriteString("\tif err := d.Enter(); err != nil {\n\t\treturn err\n\t}\n\tdefer d.Leave()\n")
+	// No defer for Leave: a Decoder that failed is dropped, depth and all.
+	b.WriteString("\tif err := d.Enter(); err != nil {\n\t\treturn err\n\t}\n")
+	group := map[*field]string{}
+	for i, fl := range grouped {
+		group[fl] = fmt.Sprintf("f%d", i)
+	}
 	b.WriteString("\tvar prev []byte\n\tfor range n {\n\t\tk, err := d.ReadMapKey(prev)\n\t\tif err != nil {\n\t\t\treturn err\n\t\t}\n\t\tprev = k\n\t\tswitch string(k) {\n")
 	for _, fl := range ordered {
 		fmt.Fprintf(&b, "\t\tcase %q:\n", fl.key)
@@ -817,13 +861,21 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 		if fl.optional() {
 			fmt.Fprintf(&b, "\t\t\tif d.PeekNull() {\n\t\t\t\tif err := lexutil.ReadNullExtra(d, &s.Extra, %q); err != nil {\n\t\t\t\t\treturn err\n\t\t\t\t}\n\t\t\t\tbreak\n\t\t\t}\n", fl.key)
 		}
+		if gf, ok := group[fl]; ok {
+			fmt.Fprintf(&b, "\t\t\tif grp == nil {\n\t\t\t\tgrp = new(%s)\n\t\t\t}\n", pt)
+			lv := "s." + fl.goName
+			fmt.Fprintf(&b, "\t\t\t%s = &grp.%s\n\t\t\tif err := %s; err != nil {\n\t\t\t\treturn err\n\t\t\t}\n", lv, gf, g.decCall(f, fl.t, lv))
+			continue
+		}
 		b.WriteString(indent(g.decVal(f, fl.t, "s."+fl.goName, fl.ptr, 0), "\t\t\t"))
 	}
-	b.WriteString("\t\tdefault:\n\t\t\tif err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {\n\t\t\t\treturn err\n\t\t\t}\n\t\t}\n\t}\n\treturn nil\n}\n\n")
+	b.WriteString("\t\tdefault:\n\t\t\tif err := lexutil.ReadExtra(d, &s.Extra, k); err != nil {\n\t\t\t\treturn err\n\t\t\t}\n\t\t}\n\t}\n\td.Leave()\n\treturn nil\n}\n\n")
 	g.jsonMethods(&b, tn)
 	f.parts = append(f.parts, b.String())
 	return nil
 }
+
+const unmarshalDoc = "// UnmarshalDAGCBOR reads s from a DAG-CBOR map; undeclared keys go to Extra.\n"
 
 func (g *generator) jsonMethods(b *strings.Builder, tn string) {
 	fmt.Fprintf(b, "// MarshalJSON writes s as atproto JSON.\nfunc (s %s) MarshalJSON() ([]byte, error) {\n\treturn lexutil.MarshalJSON(&s)\n}\n\n", tn)
@@ -913,7 +965,14 @@ func (g *generator) decVal(f *fileOut, t *gotype, lv string, ptr bool, depth int
 		return simple("d.ReadAny()")
 	case kStruct, kUnion:
 		name := g.qual(f, t.pkg, t.name)
-		body := fmt.Sprintf("%s = new(%s)\nif err := %s.UnmarshalDAGCBOR(d); err != nil {\n\treturn err\n}\n", lv, name, lv)
+		body := fmt.Sprintf("%s = new(%s)\nif err := %s; err != nil {\n\treturn err\n}\n", lv, name, g.decCall(f, t, lv))
+		if g.structParts(f, t) {
+			v := fmt.Sprintf("v%d", depth)
+			body = fmt.Sprintf("%s, p := lexutil.NewWith[%s, %s]()\n%s = %s\nif err := %s.decodeCBOR(d, p); err != nil {\n\treturn err\n}\n", v, name, partsType(t.name), lv, v, v)
+			if depth == 0 {
+				body = "{\n" + indent(body, "\t") + "}\n"
+			}
+		}
 		if depth > 0 {
 			return fmt.Sprintf("if d.PeekNull() {\n\tif err := d.ReadNull(); err != nil {\n\t\treturn err\n\t}\n} else {\n%s}\n", indent(body, "\t"))
 		}
@@ -922,10 +981,89 @@ func (g *generator) decVal(f *fileOut, t *gotype, lv string, ptr bool, depth int
 		a := fmt.Sprintf("a%d", depth)
 		i := fmt.Sprintf("i%d", depth)
 		n := fmt.Sprintf("n%d", depth)
-		return fmt.Sprintf("{\n\t%s, err := d.ReadArrayHeader()\n\tif err != nil {\n\t\treturn err\n\t}\n\tif err := d.Enter(); err != nil {\n\t\treturn err\n\t}\n\t%s := make(%s, %s)\n\tfor %s := range %s {\n%s\t}\n\td.Leave()\n\t%s = %s\n}\n",
-			n, a, g.expr(f, t), n, i, a, indent(g.decVal(f, t.elem, a+"["+i+"]", false, depth+1), "\t\t"), lv, a)
+		var alloc, elem string
+		if et := t.elem; et.kind == kStruct || et.kind == kUnion {
+			// The elements are allocated together, then each is decoded
+			// in place or dropped for null.
+			el := a + "[" + i + "]"
+			call := g.decCall(f, et, el)
+			alloc = fmt.Sprintf("lexutil.NewPtrs[%s](%s)", g.qual(f, et.pkg, et.name), n)
+			if g.structParts(f, et) {
+				a += ", w" + fmt.Sprint(depth)
+				call = fmt.Sprintf("%s.decodeCBOR(d, &w%d[%s].P)", el, depth, i)
+				alloc = fmt.Sprintf("lexutil.NewPtrsWith[%s, %s](%s)", et.name, partsType(et.name), n)
+			}
+			elem = fmt.Sprintf("if d.PeekNull() {\n\tif err := d.ReadNull(); err != nil {\n\t\treturn err\n\t}\n\t%s = nil\n} else if err := %s; err != nil {\n\treturn err\n}\n", el, call)
+		} else {
+			alloc = fmt.Sprintf("make(%s, %s)", g.expr(f, t), n)
+			elem = g.decVal(f, t.elem, a+"["+i+"]", false, depth+1)
+		}
+		as, _, _ := strings.Cut(a, ",")
+		return fmt.Sprintf("{\n\t%s, err := d.ReadArrayHeader()\n\tif err != nil {\n\t\treturn err\n\t}\n\tif err := d.Enter(); err != nil {\n\t\treturn err\n\t}\n\t%s := %s\n\tfor %s := range %s {\n%s\t}\n\td.Leave()\n\t%s = %s\n}\n",
+			n, a, alloc, i, as, indent(elem, "\t\t"), lv, as)
 	}
 	panic("unreachable")
+}
+
+// decCall is the call that decodes into lv, a pointer to a zero generated
+// struct or union of type t: decodeCBOR within the package, which skips
+// resetting it, UnmarshalDAGCBOR from another.
+func (g *generator) decCall(f *fileOut, t *gotype, lv string) string {
+	switch {
+	case t.pkg != f.pkg:
+		return lv + ".UnmarshalDAGCBOR(d)"
+	case g.structParts(f, t):
+		return lv + ".decodeCBOR(d, nil)"
+	}
+	return lv + ".decodeCBOR(d)"
+}
+
+// structParts reports whether t is a struct of f's package with parts
+// (see genStruct), whose decodeCBOR takes their storage.
+func (g *generator) structParts(f *fileOut, t *gotype) bool {
+	if t.kind != kStruct || t.pkg != f.pkg {
+		return false
+	}
+	obj := g.objects[t.pkg+"."+t.name]
+	return obj != nil && g.hasParts(obj)
+}
+
+// hasParts reports whether obj has a required, non-nullable property
+// that is a generated struct or union.
+func (g *generator) hasParts(obj *lexicon.Object) bool {
+	for _, key := range obj.PropertyNames {
+		if key == "$type" || !obj.IsRequired(key) || obj.IsNullable(key) {
+			continue
+		}
+		if g.isStruct(obj.Properties[key]) {
+			return true
+		}
+	}
+	return false
+}
+
+// isStruct reports whether resolve gives s a struct or union type.
+func (g *generator) isStruct(s lexicon.Schema) bool {
+	switch s := s.(type) {
+	case *lexicon.Union:
+		return true
+	case *lexicon.Ref:
+		d := g.defs[s.Target]
+		if d == nil {
+			return false
+		}
+		switch d.Schema.(type) {
+		case *lexicon.Object, *lexicon.Record:
+			return true
+		}
+		return g.isStruct(d.Schema)
+	}
+	return false
+}
+
+// partsType names the type holding the parts of the struct tn.
+func partsType(tn string) string {
+	return strings.ToLower(tn[:1]) + tn[1:] + "Parts"
 }
 
 // ---- unions ----
@@ -987,14 +1125,19 @@ func (g *generator) genUnion(f *fileOut, us *unionSpec) string {
 		b.WriteString("\tcase u.Unknown != nil:\n\t\treturn e.WriteValue(u.Unknown)\n")
 	}
 	b.WriteString("\t}\n\treturn lexutil.ErrEmptyUnion\n}\n\n")
-	fmt.Fprintf(&b, "// UnmarshalDAGCBOR reads a variant, chosen by its $type.\nfunc (u *%s) UnmarshalDAGCBOR(d *data.Decoder) error {\n\t*u = %s{}\n\ttyp, err := lexutil.PeekType(d)\n\tif err != nil {\n\t\treturn err\n\t}\n\tswitch typ {\n", us.name, us.name)
+	fmt.Fprintf(&b, "// UnmarshalDAGCBOR reads a variant, chosen by its $type.\nfunc (u *%s) UnmarshalDAGCBOR(d *data.Decoder) error {\n\t*u = %s{}\n\treturn u.decodeCBOR(d)\n}\n\n", us.name, us.name)
+	fmt.Fprintf(&b, "// decodeCBOR is UnmarshalDAGCBOR for a u that is already zero.\nfunc (u *%s) decodeCBOR(d *data.Decoder) error {\n\ttyp, err := lexutil.PeekTypeView(d)\n\tif err != nil {\n\t\treturn err\n\t}\n\tswitch string(typ) {\n", us.name)
 	for _, v := range vs {
-		fmt.Fprintf(&b, "\tcase %q:\n\t\tu.%s = new(%s)\n\t\treturn u.%s.UnmarshalDAGCBOR(d)\n", v.typ, v.field, g.qual(f, v.gt.pkg, v.gt.name), v.field)
+		if g.structParts(f, v.gt) {
+			fmt.Fprintf(&b, "\tcase %q:\n\t\tv, p := lexutil.NewWith[%s, %s]()\n\t\tu.%s = v\n\t\treturn v.decodeCBOR(d, p)\n", v.typ, v.gt.name, partsType(v.gt.name), v.field)
+			continue
+		}
+		fmt.Fprintf(&b, "\tcase %q:\n\t\tu.%s = new(%s)\n\t\treturn %s\n", v.typ, v.field, g.qual(f, v.gt.pkg, v.gt.name), g.decCall(f, v.gt, "u."+v.field))
 	}
 	if us.closed {
-		fmt.Fprintf(&b, "\t}\n\treturn &lexutil.UnionError{Union: %q, Type: typ}\n}\n\n", us.name)
+		fmt.Fprintf(&b, "\t}\n\treturn &lexutil.UnionError{Union: %q, Type: string(typ)}\n}\n\n", us.name)
 	} else {
-		fmt.Fprintf(&b, "\t}\n\tif typ == \"\" {\n\t\treturn &lexutil.UnionError{Union: %q}\n\t}\n\tu.Unknown, err = lexutil.ReadUnknownUnion(d, %q)\n\treturn err\n}\n\n", us.name, us.name)
+		fmt.Fprintf(&b, "\t}\n\tif len(typ) == 0 {\n\t\treturn &lexutil.UnionError{Union: %q}\n\t}\n\tu.Unknown, err = lexutil.ReadUnknownUnion(d, %q)\n\treturn err\n}\n\n", us.name, us.name)
 	}
 	g.jsonMethods(&b, us.name)
 	return strings.ReplaceAll(b.String(), "func (s "+us.name+")", "func (s "+us.name+")")
