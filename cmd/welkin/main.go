@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"key":     {"generate key pairs (welkin key generate)", runKey},
 		"repo":    {"inspect, verify, list and diff repository CAR files", runRepo},
 		"lex":     {"check Lexicon schemas and validate records against them", runLex},
+		"xrpc":    {"call an XRPC method and print its JSON response", runXRPC},
 	}
 }
 
