@@ -23,14 +23,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version of this binary", runVersion},
-		"help":    {"list the commands", runHelp},
-		"plc":     {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
-		"resolve": {"resolve a handle or DID and verify the handle", runResolve},
-		"key":     {"generate key pairs (welkin key generate)", runKey},
-		"repo":    {"inspect, verify, list and diff repository CAR files", runRepo},
-		"lex":     {"check Lexicon schemas and validate records against them", runLex},
-		"xrpc":    {"call an XRPC method and print its JSON response", runXRPC},
+		"version":  {"print the version of this binary", runVersion},
+		"help":     {"list the commands", runHelp},
+		"plc":      {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
+		"resolve":  {"resolve a handle or DID and verify the handle", runResolve},
+		"key":      {"generate key pairs (welkin key generate)", runKey},
+		"repo":     {"inspect, verify, list and diff repository CAR files", runRepo},
+		"lex":      {"check Lexicon schemas and validate records against them", runLex},
+		"xrpc":     {"call an XRPC method and print its JSON response", runXRPC},
+		"firehose": {"print the events of a repo or label event stream", runFirehose},
 	}
 }
 
