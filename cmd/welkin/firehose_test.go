@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -95,9 +96,21 @@ func newTestStream(t *testing.T) *testStream {
 	return ts
 }
 
-func runFirehoseCmd(args ...string) (code int, stdout, stderr string) {
+// runFirehoseCmd runs the verb and fails the test, instead of hanging it,
+// if the verb has not returned by a generous deadline.
+func runFirehoseCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(append([]string{"firehose"}, args...), &out, &errOut)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code = run(append([]string{"firehose"}, args...), &out, &errOut)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("welkin firehose %q still running after a minute", args)
+	}
 	return code, out.String(), errOut.String()
 }
 
@@ -107,7 +120,7 @@ func outputLines(s string) []string {
 
 func TestFirehoseTextLines(t *testing.T) {
 	ts := newTestStream(t)
-	code, out, errOut := runFirehoseCmd(ts.url, "--cursor", "0", "--limit", "4")
+	code, out, errOut := runFirehoseCmd(t, ts.url, "--cursor", "0", "--limit", "4")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -119,7 +132,7 @@ func TestFirehoseTextLines(t *testing.T) {
 
 func TestFirehoseLimitStopsEarly(t *testing.T) {
 	ts := newTestStream(t)
-	code, out, errOut := runFirehoseCmd("--limit", "2", ts.url, "--cursor", "1")
+	code, out, errOut := runFirehoseCmd(t, "--limit", "2", ts.url, "--cursor", "1")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -131,7 +144,7 @@ func TestFirehoseLimitStopsEarly(t *testing.T) {
 
 func TestFirehoseJSON(t *testing.T) {
 	ts := newTestStream(t)
-	code, out, errOut := runFirehoseCmd(ts.url, "--cursor", "0", "--limit", "4", "--json")
+	code, out, errOut := runFirehoseCmd(t, ts.url, "--cursor", "0", "--limit", "4", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -184,7 +197,7 @@ func TestFirehoseJSON(t *testing.T) {
 
 func TestFirehoseFutureCursor(t *testing.T) {
 	ts := newTestStream(t)
-	code, out, errOut := runFirehoseCmd(ts.url, "--cursor", "100")
+	code, out, errOut := runFirehoseCmd(t, ts.url, "--cursor", "100")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
 	}
@@ -213,7 +226,7 @@ func TestFirehoseErrorFrame(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}))
 	defer hs.Close()
-	code, _, errOut := runFirehoseCmd(strings.Replace(hs.URL, "http://", "ws://", 1) + "/xrpc/com.atproto.sync.subscribeRepos")
+	code, _, errOut := runFirehoseCmd(t, strings.Replace(hs.URL, "http://", "ws://", 1)+"/xrpc/com.atproto.sync.subscribeRepos")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
 	}
@@ -329,13 +342,13 @@ func TestFirehoseStreamURL(t *testing.T) {
 }
 
 func TestFirehoseUsage(t *testing.T) {
-	if code, _, _ := runFirehoseCmd(); code != 2 {
+	if code, _, _ := runFirehoseCmd(t); code != 2 {
 		t.Errorf("no URL: exit %d, want 2", code)
 	}
-	if code, _, _ := runFirehoseCmd("a.example", "b.example"); code != 2 {
+	if code, _, _ := runFirehoseCmd(t, "a.example", "b.example"); code != 2 {
 		t.Errorf("two URLs: exit %d, want 2", code)
 	}
-	if code, _, _ := runFirehoseCmd("ftp://a.example"); code != 2 {
+	if code, _, _ := runFirehoseCmd(t, "ftp://a.example"); code != 2 {
 		t.Errorf("ftp URL: exit %d, want 2", code)
 	}
 }
