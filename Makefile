@@ -7,7 +7,7 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-long bench fuzz-smoke vet fmt-check bench-compare clean
+.PHONY: all build test test-long bench fuzz-smoke vet fmt-check bench-compare tidy clean
 
 all: build
 
@@ -50,6 +50,14 @@ bench-compare:
 
 fuzz-smoke:
 	./scripts/fuzz.sh 5s
+
+# bench/ and interop/ are modules of their own that replace the main
+# module with ../: after a dependency change in the main module, tidy all
+# three, or their builds stop with "updates to go.mod needed".
+tidy:
+	$(GO) mod tidy
+	cd bench && $(GO) mod tidy
+	cd interop && $(GO) mod tidy
 
 clean:
 	rm -rf bin
