@@ -62,7 +62,7 @@ func (s *AdminGetAccountInfos_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Infos != nil, s.Extra, "infos")
+	n += lexutil.Count(true, s.Extra, "infos")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *AdminGetAccountInfos_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "infos", s.Infos != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "infos", true); err != nil {
 		return err
 	}
-	if s.Infos != nil {
+	{
 		e.WriteRaw([]byte("einfos"))
 		if err := e.WriteArrayHeader(len(s.Infos)); err != nil {
 			return err

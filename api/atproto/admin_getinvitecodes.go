@@ -80,7 +80,7 @@ func (s *AdminGetInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Codes != nil, s.Extra, "codes")
+	n += lexutil.Count(true, s.Extra, "codes")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -96,10 +96,10 @@ func (s *AdminGetInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", s.Codes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", true); err != nil {
 		return err
 	}
-	if s.Codes != nil {
+	{
 		e.WriteRaw([]byte("ecodes"))
 		if err := e.WriteArrayHeader(len(s.Codes)); err != nil {
 			return err

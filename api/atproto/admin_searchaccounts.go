@@ -81,7 +81,7 @@ func (s *AdminSearchAccounts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Accounts != nil, s.Extra, "accounts")
+	n += lexutil.Count(true, s.Extra, "accounts")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -105,10 +105,10 @@ func (s *AdminSearchAccounts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "accounts", s.Accounts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "accounts", true); err != nil {
 		return err
 	}
-	if s.Accounts != nil {
+	{
 		e.WriteRaw([]byte("haccounts"))
 		if err := e.WriteArrayHeader(len(s.Accounts)); err != nil {
 			return err

@@ -287,7 +287,7 @@ func (s *LabelDefs_SelfLabels) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Values != nil, s.Extra, "values")
+	n += lexutil.Count(true, s.Extra, "values")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -302,10 +302,10 @@ func (s *LabelDefs_SelfLabels) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", s.Values != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", true); err != nil {
 		return err
 	}
-	if s.Values != nil {
+	{
 		e.WriteRaw([]byte("fvalues"))
 		if err := e.WriteArrayHeader(len(s.Values)); err != nil {
 			return err
@@ -513,7 +513,7 @@ func (s *LabelDefs_LabelValueDefinition) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "blurs")
-	n += lexutil.Count(s.Locales != nil, s.Extra, "locales")
+	n += lexutil.Count(true, s.Extra, "locales")
 	n += lexutil.Count(true, s.Extra, "severity")
 	n += lexutil.Count(s.AdultOnly != nil, s.Extra, "adultOnly")
 	n += lexutil.Count(true, s.Extra, "identifier")
@@ -541,10 +541,10 @@ func (s *LabelDefs_LabelValueDefinition) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "locales", s.Locales != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "locales", true); err != nil {
 		return err
 	}
-	if s.Locales != nil {
+	{
 		e.WriteRaw([]byte("glocales"))
 		if err := e.WriteArrayHeader(len(s.Locales)); err != nil {
 			return err

@@ -66,7 +66,7 @@ func (s *LabelSubscribeLabels_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "seq")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Labels != nil, s.Extra, "labels")
+	n += lexutil.Count(true, s.Extra, "labels")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -90,10 +90,10 @@ func (s *LabelSubscribeLabels_Labels) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labels", s.Labels != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labels", true); err != nil {
 		return err
 	}
-	if s.Labels != nil {
+	{
 		e.WriteRaw([]byte("flabels"))
 		if err := e.WriteArrayHeader(len(s.Labels)); err != nil {
 			return err

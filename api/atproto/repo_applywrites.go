@@ -36,7 +36,7 @@ func (s *RepoApplyWrites_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "repo")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Writes != nil, s.Extra, "writes")
+	n += lexutil.Count(true, s.Extra, "writes")
 	n += lexutil.Count(s.Validate != nil, s.Extra, "validate")
 	n += lexutil.Count(s.SwapCommit != nil, s.Extra, "swapCommit")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -62,10 +62,10 @@ func (s *RepoApplyWrites_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "writes", s.Writes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "writes", true); err != nil {
 		return err
 	}
-	if s.Writes != nil {
+	{
 		e.WriteRaw([]byte("fwrites"))
 		if err := e.WriteArrayHeader(len(s.Writes)); err != nil {
 			return err

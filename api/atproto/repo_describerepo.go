@@ -65,7 +65,7 @@ func (s *RepoDescribeRepo_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.DidDoc != nil, s.Extra, "didDoc")
 	n += lexutil.Count(true, s.Extra, "handle")
-	n += lexutil.Count(s.Collections != nil, s.Extra, "collections")
+	n += lexutil.Count(true, s.Extra, "collections")
 	n += lexutil.Count(true, s.Extra, "handleIsCorrect")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -108,10 +108,10 @@ func (s *RepoDescribeRepo_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "collections", s.Collections != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "collections", true); err != nil {
 		return err
 	}
-	if s.Collections != nil {
+	{
 		e.WriteRaw([]byte("kcollections"))
 		if err := e.WriteArrayHeader(len(s.Collections)); err != nil {
 			return err

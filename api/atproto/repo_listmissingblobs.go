@@ -73,7 +73,7 @@ func (s *RepoListMissingBlobs_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Blobs != nil, s.Extra, "blobs")
+	n += lexutil.Count(true, s.Extra, "blobs")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *RepoListMissingBlobs_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", s.Blobs != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", true); err != nil {
 		return err
 	}
-	if s.Blobs != nil {
+	{
 		e.WriteRaw([]byte("eblobs"))
 		if err := e.WriteArrayHeader(len(s.Blobs)); err != nil {
 			return err

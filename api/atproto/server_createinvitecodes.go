@@ -189,7 +189,7 @@ func (s *ServerCreateInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Codes != nil, s.Extra, "codes")
+	n += lexutil.Count(true, s.Extra, "codes")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -204,10 +204,10 @@ func (s *ServerCreateInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", s.Codes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", true); err != nil {
 		return err
 	}
-	if s.Codes != nil {
+	{
 		e.WriteRaw([]byte("ecodes"))
 		if err := e.WriteArrayHeader(len(s.Codes)); err != nil {
 			return err
@@ -330,7 +330,7 @@ func (s *ServerCreateInviteCodes_AccountCodes) MarshalDAGCBOR(e *data.Encoder) e
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Codes != nil, s.Extra, "codes")
+	n += lexutil.Count(true, s.Extra, "codes")
 	n += lexutil.Count(true, s.Extra, "account")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -346,10 +346,10 @@ func (s *ServerCreateInviteCodes_AccountCodes) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", s.Codes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", true); err != nil {
 		return err
 	}
-	if s.Codes != nil {
+	{
 		e.WriteRaw([]byte("ecodes"))
 		if err := e.WriteArrayHeader(len(s.Codes)); err != nil {
 			return err

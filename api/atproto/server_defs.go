@@ -33,7 +33,7 @@ func (s *ServerDefs_InviteCode) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "code")
-	n += lexutil.Count(s.Uses != nil, s.Extra, "uses")
+	n += lexutil.Count(true, s.Extra, "uses")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "disabled")
 	n += lexutil.Count(true, s.Extra, "available")
@@ -54,10 +54,10 @@ func (s *ServerDefs_InviteCode) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "uses", s.Uses != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "uses", true); err != nil {
 		return err
 	}
-	if s.Uses != nil {
+	{
 		e.WriteRaw([]byte("duses"))
 		if err := e.WriteArrayHeader(len(s.Uses)); err != nil {
 			return err

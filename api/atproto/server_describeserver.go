@@ -43,7 +43,7 @@ func (s *ServerDescribeServer_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Contact != nil, s.Extra, "contact")
 	n += lexutil.Count(s.BlobUploadLimit != nil, s.Extra, "blobUploadLimit")
 	n += lexutil.Count(s.InviteCodeRequired != nil, s.Extra, "inviteCodeRequired")
-	n += lexutil.Count(s.AvailableUserDomains != nil, s.Extra, "availableUserDomains")
+	n += lexutil.Count(true, s.Extra, "availableUserDomains")
 	n += lexutil.Count(s.PhoneVerificationRequired != nil, s.Extra, "phoneVerificationRequired")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -106,10 +106,10 @@ func (s *ServerDescribeServer_Output) MarshalDAGCBOR(e *data.Encoder) error {
 		e.WriteRaw([]byte("rinviteCodeRequired"))
 		e.WriteBool(*s.InviteCodeRequired)
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "availableUserDomains", s.AvailableUserDomains != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "availableUserDomains", true); err != nil {
 		return err
 	}
-	if s.AvailableUserDomains != nil {
+	{
 		e.WriteRaw([]byte("tavailableUserDomains"))
 		if err := e.WriteArrayHeader(len(s.AvailableUserDomains)); err != nil {
 			return err

@@ -76,7 +76,7 @@ func (s *ServerGetAccountInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) err
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Codes != nil, s.Extra, "codes")
+	n += lexutil.Count(true, s.Extra, "codes")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -91,10 +91,10 @@ func (s *ServerGetAccountInviteCodes_Output) MarshalDAGCBOR(e *data.Encoder) err
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", s.Codes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "codes", true); err != nil {
 		return err
 	}
-	if s.Codes != nil {
+	{
 		e.WriteRaw([]byte("ecodes"))
 		if err := e.WriteArrayHeader(len(s.Codes)); err != nil {
 			return err

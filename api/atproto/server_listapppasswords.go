@@ -32,7 +32,7 @@ func (s *ServerListAppPasswords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Passwords != nil, s.Extra, "passwords")
+	n += lexutil.Count(true, s.Extra, "passwords")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func (s *ServerListAppPasswords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "passwords", s.Passwords != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "passwords", true); err != nil {
 		return err
 	}
-	if s.Passwords != nil {
+	{
 		e.WriteRaw([]byte("ipasswords"))
 		if err := e.WriteArrayHeader(len(s.Passwords)); err != nil {
 			return err

@@ -84,7 +84,7 @@ func (s *SyncListBlobs_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Cids != nil, s.Extra, "cids")
+	n += lexutil.Count(true, s.Extra, "cids")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -92,10 +92,10 @@ func (s *SyncListBlobs_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "cids", s.Cids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "cids", true); err != nil {
 		return err
 	}
-	if s.Cids != nil {
+	{
 		e.WriteRaw([]byte("dcids"))
 		if err := e.WriteArrayHeader(len(s.Cids)); err != nil {
 			return err

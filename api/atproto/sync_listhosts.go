@@ -73,7 +73,7 @@ func (s *SyncListHosts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Hosts != nil, s.Extra, "hosts")
+	n += lexutil.Count(true, s.Extra, "hosts")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *SyncListHosts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "hosts", s.Hosts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "hosts", true); err != nil {
 		return err
 	}
-	if s.Hosts != nil {
+	{
 		e.WriteRaw([]byte("ehosts"))
 		if err := e.WriteArrayHeader(len(s.Hosts)); err != nil {
 			return err

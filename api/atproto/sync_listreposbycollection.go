@@ -78,7 +78,7 @@ func (s *SyncListReposByCollection_Output) MarshalDAGCBOR(e *data.Encoder) error
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Repos != nil, s.Extra, "repos")
+	n += lexutil.Count(true, s.Extra, "repos")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -94,10 +94,10 @@ func (s *SyncListReposByCollection_Output) MarshalDAGCBOR(e *data.Encoder) error
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "repos", s.Repos != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "repos", true); err != nil {
 		return err
 	}
-	if s.Repos != nil {
+	{
 		e.WriteRaw([]byte("erepos"))
 		if err := e.WriteArrayHeader(len(s.Repos)); err != nil {
 			return err

@@ -55,7 +55,7 @@ type SyncSubscribeRepos_Commit struct {
 	Repo          string                       `json:"repo" cbor:"repo"`                             // required; format=did
 	Commit        data.CID                     `json:"commit" cbor:"commit"`                         // required
 	Rev           string                       `json:"rev" cbor:"rev"`                               // required; format=tid
-	Since         *string                      `json:"since,omitempty" cbor:"since,omitempty"`       // required; nullable; format=tid
+	Since         *string                      `json:"since" cbor:"since"`                           // required; nullable; format=tid
 	Blocks        data.Bytes                   `json:"blocks" cbor:"blocks"`                         // required; maxLength=2000000
 	Ops           []*SyncSubscribeRepos_RepoOp `json:"ops" cbor:"ops"`                               // required; maxLength=200
 	Blobs         []data.CID                   `json:"blobs" cbor:"blobs"`                           // required
@@ -74,15 +74,15 @@ func (s *SyncSubscribeRepos_Commit) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Ops != nil, s.Extra, "ops")
+	n += lexutil.Count(true, s.Extra, "ops")
 	n += lexutil.Count(true, s.Extra, "rev")
 	n += lexutil.Count(true, s.Extra, "seq")
 	n += lexutil.Count(true, s.Extra, "repo")
 	n += lexutil.Count(true, s.Extra, "time")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Blobs != nil, s.Extra, "blobs")
-	n += lexutil.Count(s.Since != nil, s.Extra, "since")
-	n += lexutil.Count(s.Blocks != nil, s.Extra, "blocks")
+	n += lexutil.Count(true, s.Extra, "blobs")
+	n += lexutil.Count(true, s.Extra, "since")
+	n += lexutil.Count(true, s.Extra, "blocks")
 	n += lexutil.Count(true, s.Extra, "commit")
 	n += lexutil.Count(true, s.Extra, "rebase")
 	n += lexutil.Count(true, s.Extra, "tooBig")
@@ -92,10 +92,10 @@ func (s *SyncSubscribeRepos_Commit) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "ops", s.Ops != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "ops", true); err != nil {
 		return err
 	}
-	if s.Ops != nil {
+	{
 		e.WriteRaw([]byte("cops"))
 		if err := e.WriteArrayHeader(len(s.Ops)); err != nil {
 			return err
@@ -153,10 +153,10 @@ func (s *SyncSubscribeRepos_Commit) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", s.Blobs != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", true); err != nil {
 		return err
 	}
-	if s.Blobs != nil {
+	{
 		e.WriteRaw([]byte("eblobs"))
 		if err := e.WriteArrayHeader(len(s.Blobs)); err != nil {
 			return err
@@ -167,19 +167,23 @@ func (s *SyncSubscribeRepos_Commit) MarshalDAGCBOR(e *data.Encoder) error {
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "since", s.Since != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "since", true); err != nil {
 		return err
 	}
-	if s.Since != nil {
+	{
 		e.WriteRaw([]byte("esince"))
-		if err := e.WriteString(*s.Since); err != nil {
-			return err
+		if s.Since == nil {
+			e.WriteNull()
+		} else {
+			if err := e.WriteString(*s.Since); err != nil {
+				return err
+			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", s.Blocks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", true); err != nil {
 		return err
 	}
-	if s.Blocks != nil {
+	{
 		e.WriteRaw([]byte("fblocks"))
 		e.WriteBytes(s.Blocks)
 	}
@@ -314,7 +318,7 @@ func (s *SyncSubscribeRepos_Commit) decodeCBOR(d *data.Decoder) error {
 			}
 		case "since":
 			if d.PeekNull() {
-				if err := lexutil.ReadNullExtra(d, &s.Extra, "since"); err != nil {
+				if err := d.ReadNull(); err != nil {
 					return err
 				}
 				break
@@ -406,7 +410,7 @@ func (s *SyncSubscribeRepos_Sync) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(true, s.Extra, "seq")
 	n += lexutil.Count(true, s.Extra, "time")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Blocks != nil, s.Extra, "blocks")
+	n += lexutil.Count(true, s.Extra, "blocks")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -457,10 +461,10 @@ func (s *SyncSubscribeRepos_Sync) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", s.Blocks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", true); err != nil {
 		return err
 	}
-	if s.Blocks != nil {
+	{
 		e.WriteRaw([]byte("fblocks"))
 		e.WriteBytes(s.Blocks)
 	}
@@ -995,7 +999,7 @@ type SyncSubscribeRepos_RepoOp struct {
 	LexiconTypeID string    `json:"$type,omitempty" cbor:"$type,omitempty"`
 	Action        string    `json:"action" cbor:"action"`                 // required
 	Path          string    `json:"path" cbor:"path"`                     // required
-	Cid           *data.CID `json:"cid,omitempty" cbor:"cid,omitempty"`   // required; nullable
+	Cid           *data.CID `json:"cid" cbor:"cid"`                       // required; nullable
 	Prev          *data.CID `json:"prev,omitempty" cbor:"prev,omitempty"` // optional
 	// Extra holds fields the schema does not declare, so that they survive a round trip.
 	Extra map[string]any `json:"-" cbor:"-"`
@@ -1010,7 +1014,7 @@ func (s *SyncSubscribeRepos_RepoOp) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Cid != nil, s.Extra, "cid")
+	n += lexutil.Count(true, s.Extra, "cid")
 	n += lexutil.Count(true, s.Extra, "path")
 	n += lexutil.Count(s.Prev != nil, s.Extra, "prev")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
@@ -1020,13 +1024,17 @@ func (s *SyncSubscribeRepos_RepoOp) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "cid", s.Cid != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "cid", true); err != nil {
 		return err
 	}
-	if s.Cid != nil {
+	{
 		e.WriteRaw([]byte("ccid"))
-		if err := e.WriteCID(*s.Cid); err != nil {
-			return err
+		if s.Cid == nil {
+			e.WriteNull()
+		} else {
+			if err := e.WriteCID(*s.Cid); err != nil {
+				return err
+			}
 		}
 	}
 	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "path", true); err != nil {
@@ -1093,7 +1101,7 @@ func (s *SyncSubscribeRepos_RepoOp) decodeCBOR(d *data.Decoder) error {
 		switch string(k) {
 		case "cid":
 			if d.PeekNull() {
-				if err := lexutil.ReadNullExtra(d, &s.Extra, "cid"); err != nil {
+				if err := d.ReadNull(); err != nil {
 					return err
 				}
 				break

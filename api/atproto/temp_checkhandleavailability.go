@@ -292,7 +292,7 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) MarshalDAGCBOR(e *data.E
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Suggestions != nil, s.Extra, "suggestions")
+	n += lexutil.Count(true, s.Extra, "suggestions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -307,10 +307,10 @@ func (s *TempCheckHandleAvailability_ResultUnavailable) MarshalDAGCBOR(e *data.E
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", s.Suggestions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", true); err != nil {
 		return err
 	}
-	if s.Suggestions != nil {
+	{
 		e.WriteRaw([]byte("ksuggestions"))
 		if err := e.WriteArrayHeader(len(s.Suggestions)); err != nil {
 			return err

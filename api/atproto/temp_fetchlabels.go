@@ -76,7 +76,7 @@ func (s *TempFetchLabels_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Labels != nil, s.Extra, "labels")
+	n += lexutil.Count(true, s.Extra, "labels")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -91,10 +91,10 @@ func (s *TempFetchLabels_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labels", s.Labels != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labels", true); err != nil {
 		return err
 	}
-	if s.Labels != nil {
+	{
 		e.WriteRaw([]byte("flabels"))
 		if err := e.WriteArrayHeader(len(s.Labels)); err != nil {
 			return err

@@ -2314,7 +2314,7 @@ func (s *ActorDefs_KnownFollowers) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "count")
-	n += lexutil.Count(s.Followers != nil, s.Extra, "followers")
+	n += lexutil.Count(true, s.Extra, "followers")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -2338,10 +2338,10 @@ func (s *ActorDefs_KnownFollowers) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "followers", s.Followers != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "followers", true); err != nil {
 		return err
 	}
-	if s.Followers != nil {
+	{
 		e.WriteRaw([]byte("ifollowers"))
 		if err := e.WriteArrayHeader(len(s.Followers)); err != nil {
 			return err
@@ -2453,7 +2453,7 @@ func (s *ActorDefs_VerificationState) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Verifications != nil, s.Extra, "verifications")
+	n += lexutil.Count(true, s.Extra, "verifications")
 	n += lexutil.Count(true, s.Extra, "verifiedStatus")
 	n += lexutil.Count(true, s.Extra, "trustedVerifierStatus")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -2470,10 +2470,10 @@ func (s *ActorDefs_VerificationState) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", s.Verifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", true); err != nil {
 		return err
 	}
-	if s.Verifications != nil {
+	{
 		e.WriteRaw([]byte("mverifications"))
 		if err := e.WriteArrayHeader(len(s.Verifications)); err != nil {
 			return err
@@ -3181,7 +3181,7 @@ func (s *ActorDefs_SavedFeedsPrefV2) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -3196,10 +3196,10 @@ func (s *ActorDefs_SavedFeedsPrefV2) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err
@@ -3305,8 +3305,8 @@ func (s *ActorDefs_SavedFeedsPref) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Saved != nil, s.Extra, "saved")
-	n += lexutil.Count(s.Pinned != nil, s.Extra, "pinned")
+	n += lexutil.Count(true, s.Extra, "saved")
+	n += lexutil.Count(true, s.Extra, "pinned")
 	n += lexutil.Count(s.TimelineIndex != nil, s.Extra, "timelineIndex")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -3322,10 +3322,10 @@ func (s *ActorDefs_SavedFeedsPref) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "saved", s.Saved != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "saved", true); err != nil {
 		return err
 	}
-	if s.Saved != nil {
+	{
 		e.WriteRaw([]byte("esaved"))
 		if err := e.WriteArrayHeader(len(s.Saved)); err != nil {
 			return err
@@ -3336,10 +3336,10 @@ func (s *ActorDefs_SavedFeedsPref) MarshalDAGCBOR(e *data.Encoder) error {
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "pinned", s.Pinned != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "pinned", true); err != nil {
 		return err
 	}
-	if s.Pinned != nil {
+	{
 		e.WriteRaw([]byte("fpinned"))
 		if err := e.WriteArrayHeader(len(s.Pinned)); err != nil {
 			return err
@@ -4035,17 +4035,17 @@ func (s *ActorDefs_InterestsPref) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Tags != nil, s.Extra, "tags")
+	n += lexutil.Count(true, s.Extra, "tags")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "tags", s.Tags != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "tags", true); err != nil {
 		return err
 	}
-	if s.Tags != nil {
+	{
 		e.WriteRaw([]byte("dtags"))
 		if err := e.WriteArrayHeader(len(s.Tags)); err != nil {
 			return err
@@ -4159,7 +4159,7 @@ func (s *ActorDefs_MutedWord) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Id != nil, s.Extra, "id")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "value")
-	n += lexutil.Count(s.Targets != nil, s.Extra, "targets")
+	n += lexutil.Count(true, s.Extra, "targets")
 	n += lexutil.Count(s.ExpiresAt != nil, s.Extra, "expiresAt")
 	n += lexutil.Count(s.ActorTarget != nil, s.Extra, "actorTarget")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -4194,10 +4194,10 @@ func (s *ActorDefs_MutedWord) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "targets", s.Targets != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "targets", true); err != nil {
 		return err
 	}
-	if s.Targets != nil {
+	{
 		e.WriteRaw([]byte("gtargets"))
 		if err := e.WriteArrayHeader(len(s.Targets)); err != nil {
 			return err
@@ -4356,7 +4356,7 @@ func (s *ActorDefs_MutedWordsPref) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -4371,10 +4371,10 @@ func (s *ActorDefs_MutedWordsPref) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err
@@ -4478,7 +4478,7 @@ func (s *ActorDefs_HiddenPostsPref) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -4493,10 +4493,10 @@ func (s *ActorDefs_HiddenPostsPref) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err
@@ -4595,7 +4595,7 @@ func (s *ActorDefs_LabelersPref) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Labelers != nil, s.Extra, "labelers")
+	n += lexutil.Count(true, s.Extra, "labelers")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -4610,10 +4610,10 @@ func (s *ActorDefs_LabelersPref) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labelers", s.Labelers != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labelers", true); err != nil {
 		return err
 	}
-	if s.Labelers != nil {
+	{
 		e.WriteRaw([]byte("hlabelers"))
 		if err := e.WriteArrayHeader(len(s.Labelers)); err != nil {
 			return err

@@ -32,7 +32,7 @@ func (s *ActorGetPreferences_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Preferences != nil, s.Extra, "preferences")
+	n += lexutil.Count(true, s.Extra, "preferences")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func (s *ActorGetPreferences_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "preferences", s.Preferences != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "preferences", true); err != nil {
 		return err
 	}
-	if s.Preferences != nil {
+	{
 		e.WriteRaw([]byte("kpreferences"))
 		if err := e.WriteArrayHeader(len(s.Preferences)); err != nil {
 			return err

@@ -62,7 +62,7 @@ func (s *ActorGetProfiles_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Profiles != nil, s.Extra, "profiles")
+	n += lexutil.Count(true, s.Extra, "profiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *ActorGetProfiles_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "profiles", s.Profiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "profiles", true); err != nil {
 		return err
 	}
-	if s.Profiles != nil {
+	{
 		e.WriteRaw([]byte("hprofiles"))
 		if err := e.WriteArrayHeader(len(s.Profiles)); err != nil {
 			return err

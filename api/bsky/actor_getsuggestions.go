@@ -76,7 +76,7 @@ func (s *ActorGetSuggestions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.RecId != nil, s.Extra, "recId")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -102,10 +102,10 @@ func (s *ActorGetSuggestions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

@@ -87,7 +87,7 @@ func (s *ActorSearchActors_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -103,10 +103,10 @@ func (s *ActorSearchActors_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

@@ -269,7 +269,7 @@ func (s *AgeassuranceDefs_Config) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Regions != nil, s.Extra, "regions")
+	n += lexutil.Count(true, s.Extra, "regions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -284,10 +284,10 @@ func (s *AgeassuranceDefs_Config) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "regions", s.Regions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "regions", true); err != nil {
 		return err
 	}
-	if s.Regions != nil {
+	{
 		e.WriteRaw([]byte("gregions"))
 		if err := e.WriteArrayHeader(len(s.Regions)); err != nil {
 			return err
@@ -396,7 +396,7 @@ func (s *AgeassuranceDefs_ConfigRegion) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Rules != nil, s.Extra, "rules")
+	n += lexutil.Count(true, s.Extra, "rules")
 	n += lexutil.Count(s.Platforms != nil, s.Extra, "platforms")
 	n += lexutil.Count(s.RegionCode != nil, s.Extra, "regionCode")
 	n += lexutil.Count(true, s.Extra, "countryCode")
@@ -416,10 +416,10 @@ func (s *AgeassuranceDefs_ConfigRegion) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "rules", s.Rules != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "rules", true); err != nil {
 		return err
 	}
-	if s.Rules != nil {
+	{
 		e.WriteRaw([]byte("erules"))
 		if err := e.WriteArrayHeader(len(s.Rules)); err != nil {
 			return err

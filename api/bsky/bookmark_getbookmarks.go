@@ -74,7 +74,7 @@ func (s *BookmarkGetBookmarks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Bookmarks != nil, s.Extra, "bookmarks")
+	n += lexutil.Count(true, s.Extra, "bookmarks")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func (s *BookmarkGetBookmarks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "bookmarks", s.Bookmarks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "bookmarks", true); err != nil {
 		return err
 	}
-	if s.Bookmarks != nil {
+	{
 		e.WriteRaw([]byte("ibookmarks"))
 		if err := e.WriteArrayHeader(len(s.Bookmarks)); err != nil {
 			return err

@@ -74,7 +74,7 @@ func (s *ContactGetMatches_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Matches != nil, s.Extra, "matches")
+	n += lexutil.Count(true, s.Extra, "matches")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func (s *ContactGetMatches_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "matches", s.Matches != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "matches", true); err != nil {
 		return err
 	}
-	if s.Matches != nil {
+	{
 		e.WriteRaw([]byte("gmatches"))
 		if err := e.WriteArrayHeader(len(s.Matches)); err != nil {
 			return err

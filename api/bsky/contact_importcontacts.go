@@ -34,7 +34,7 @@ func (s *ContactImportContacts_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "token")
-	n += lexutil.Count(s.Contacts != nil, s.Extra, "contacts")
+	n += lexutil.Count(true, s.Extra, "contacts")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -58,10 +58,10 @@ func (s *ContactImportContacts_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "contacts", s.Contacts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "contacts", true); err != nil {
 		return err
 	}
-	if s.Contacts != nil {
+	{
 		e.WriteRaw([]byte("hcontacts"))
 		if err := e.WriteArrayHeader(len(s.Contacts)); err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *ContactImportContacts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.MatchesAndContactIndexes != nil, s.Extra, "matchesAndContactIndexes")
+	n += lexutil.Count(true, s.Extra, "matchesAndContactIndexes")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -181,10 +181,10 @@ func (s *ContactImportContacts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "matchesAndContactIndexes", s.MatchesAndContactIndexes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "matchesAndContactIndexes", true); err != nil {
 		return err
 	}
-	if s.MatchesAndContactIndexes != nil {
+	{
 		e.WriteRaw([]byte("x\x18matchesAndContactIndexes"))
 		if err := e.WriteArrayHeader(len(s.MatchesAndContactIndexes)); err != nil {
 			return err

@@ -159,7 +159,7 @@ func (s *DraftDefs_Draft) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Langs != nil, s.Extra, "langs")
-	n += lexutil.Count(s.Posts != nil, s.Extra, "posts")
+	n += lexutil.Count(true, s.Extra, "posts")
 	n += lexutil.Count(s.DeviceId != nil, s.Extra, "deviceId")
 	n += lexutil.Count(s.DeviceName != nil, s.Extra, "deviceName")
 	n += lexutil.Count(s.ThreadgateAllow != nil, s.Extra, "threadgateAllow")
@@ -192,10 +192,10 @@ func (s *DraftDefs_Draft) MarshalDAGCBOR(e *data.Encoder) error {
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", s.Posts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", true); err != nil {
 		return err
 	}
-	if s.Posts != nil {
+	{
 		e.WriteRaw([]byte("eposts"))
 		if err := e.WriteArrayHeader(len(s.Posts)); err != nil {
 			return err
@@ -1163,7 +1163,7 @@ func (s *DraftDefs_DraftEmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -1178,10 +1178,10 @@ func (s *DraftDefs_DraftEmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err

@@ -74,7 +74,7 @@ func (s *DraftGetDrafts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Drafts != nil, s.Extra, "drafts")
+	n += lexutil.Count(true, s.Extra, "drafts")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func (s *DraftGetDrafts_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "drafts", s.Drafts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "drafts", true); err != nil {
 		return err
 	}
-	if s.Drafts != nil {
+	{
 		e.WriteRaw([]byte("fdrafts"))
 		if err := e.WriteArrayHeader(len(s.Drafts)); err != nil {
 			return err

@@ -27,7 +27,7 @@ func (s *EmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -42,10 +42,10 @@ func (s *EmbedGallery) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err
@@ -291,7 +291,7 @@ func (s *EmbedGallery_View) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -306,10 +306,10 @@ func (s *EmbedGallery_View) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err

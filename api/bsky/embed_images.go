@@ -27,7 +27,7 @@ func (s *EmbedImages) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Images != nil, s.Extra, "images")
+	n += lexutil.Count(true, s.Extra, "images")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -42,10 +42,10 @@ func (s *EmbedImages) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "images", s.Images != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "images", true); err != nil {
 		return err
 	}
-	if s.Images != nil {
+	{
 		e.WriteRaw([]byte("fimages"))
 		if err := e.WriteArrayHeader(len(s.Images)); err != nil {
 			return err
@@ -288,7 +288,7 @@ func (s *EmbedImages_View) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Images != nil, s.Extra, "images")
+	n += lexutil.Count(true, s.Extra, "images")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -303,10 +303,10 @@ func (s *EmbedImages_View) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "images", s.Images != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "images", true); err != nil {
 		return err
 	}
-	if s.Images != nil {
+	{
 		e.WriteRaw([]byte("fimages"))
 		if err := e.WriteArrayHeader(len(s.Images)); err != nil {
 			return err

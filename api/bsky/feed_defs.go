@@ -719,7 +719,7 @@ func (s *FeedDefs_KnownLikers) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "count")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -743,10 +743,10 @@ func (s *FeedDefs_KnownLikers) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

@@ -77,7 +77,7 @@ func (s *FeedGetFeed_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Feed != nil, s.Extra, "feed")
+	n += lexutil.Count(true, s.Extra, "feed")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -85,10 +85,10 @@ func (s *FeedGetFeed_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "feed", s.Feed != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "feed", true); err != nil {
 		return err
 	}
-	if s.Feed != nil {
+	{
 		e.WriteRaw([]byte("dfeed"))
 		if err := e.WriteArrayHeader(len(s.Feed)); err != nil {
 			return err

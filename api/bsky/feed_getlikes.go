@@ -89,7 +89,7 @@ func (s *FeedGetLikes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Cid != nil, s.Extra, "cid")
 	n += lexutil.Count(true, s.Extra, "uri")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Likes != nil, s.Extra, "likes")
+	n += lexutil.Count(true, s.Extra, "likes")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -123,10 +123,10 @@ func (s *FeedGetLikes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "likes", s.Likes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "likes", true); err != nil {
 		return err
 	}
-	if s.Likes != nil {
+	{
 		e.WriteRaw([]byte("elikes"))
 		if err := e.WriteArrayHeader(len(s.Likes)); err != nil {
 			return err

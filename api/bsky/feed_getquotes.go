@@ -89,7 +89,7 @@ func (s *FeedGetQuotes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Cid != nil, s.Extra, "cid")
 	n += lexutil.Count(true, s.Extra, "uri")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Posts != nil, s.Extra, "posts")
+	n += lexutil.Count(true, s.Extra, "posts")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -123,10 +123,10 @@ func (s *FeedGetQuotes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", s.Posts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", true); err != nil {
 		return err
 	}
-	if s.Posts != nil {
+	{
 		e.WriteRaw([]byte("eposts"))
 		if err := e.WriteArrayHeader(len(s.Posts)); err != nil {
 			return err

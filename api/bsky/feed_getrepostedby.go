@@ -90,7 +90,7 @@ func (s *FeedGetRepostedBy_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(true, s.Extra, "uri")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.RepostedBy != nil, s.Extra, "repostedBy")
+	n += lexutil.Count(true, s.Extra, "repostedBy")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -132,10 +132,10 @@ func (s *FeedGetRepostedBy_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "repostedBy", s.RepostedBy != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "repostedBy", true); err != nil {
 		return err
 	}
-	if s.RepostedBy != nil {
+	{
 		e.WriteRaw([]byte("jrepostedBy"))
 		if err := e.WriteArrayHeader(len(s.RepostedBy)); err != nil {
 			return err

@@ -316,7 +316,7 @@ func (s *FeedSearchPostsV2_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Posts != nil, s.Extra, "posts")
+	n += lexutil.Count(true, s.Extra, "posts")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.HitsTotal != nil, s.Extra, "hitsTotal")
 	n += lexutil.Count(s.DetectedQueryLanguages != nil, s.Extra, "detectedQueryLanguages")
@@ -334,10 +334,10 @@ func (s *FeedSearchPostsV2_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", s.Posts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "posts", true); err != nil {
 		return err
 	}
-	if s.Posts != nil {
+	{
 		e.WriteRaw([]byte("eposts"))
 		if err := e.WriteArrayHeader(len(s.Posts)); err != nil {
 			return err

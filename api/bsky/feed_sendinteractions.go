@@ -34,7 +34,7 @@ func (s *FeedSendInteractions_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(s.Feed != nil, s.Extra, "feed")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Interactions != nil, s.Extra, "interactions")
+	n += lexutil.Count(true, s.Extra, "interactions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -58,10 +58,10 @@ func (s *FeedSendInteractions_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "interactions", s.Interactions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "interactions", true); err != nil {
 		return err
 	}
-	if s.Interactions != nil {
+	{
 		e.WriteRaw([]byte("linteractions"))
 		if err := e.WriteArrayHeader(len(s.Interactions)); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *GraphGetBlocks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Blocks != nil, s.Extra, "blocks")
+	n += lexutil.Count(true, s.Extra, "blocks")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *GraphGetBlocks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", s.Blocks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blocks", true); err != nil {
 		return err
 	}
-	if s.Blocks != nil {
+	{
 		e.WriteRaw([]byte("fblocks"))
 		if err := e.WriteArrayHeader(len(s.Blocks)); err != nil {
 			return err

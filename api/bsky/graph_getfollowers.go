@@ -88,7 +88,7 @@ func (s *GraphGetFollowers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.Subject != nil, s.Extra, "subject")
-	n += lexutil.Count(s.Followers != nil, s.Extra, "followers")
+	n += lexutil.Count(true, s.Extra, "followers")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -123,10 +123,10 @@ func (s *GraphGetFollowers_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "followers", s.Followers != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "followers", true); err != nil {
 		return err
 	}
-	if s.Followers != nil {
+	{
 		e.WriteRaw([]byte("ifollowers"))
 		if err := e.WriteArrayHeader(len(s.Followers)); err != nil {
 			return err

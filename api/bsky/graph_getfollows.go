@@ -87,7 +87,7 @@ func (s *GraphGetFollows_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Follows != nil, s.Extra, "follows")
+	n += lexutil.Count(true, s.Extra, "follows")
 	n += lexutil.Count(s.Subject != nil, s.Extra, "subject")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -112,10 +112,10 @@ func (s *GraphGetFollows_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "follows", s.Follows != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "follows", true); err != nil {
 		return err
 	}
-	if s.Follows != nil {
+	{
 		e.WriteRaw([]byte("gfollows"))
 		if err := e.WriteArrayHeader(len(s.Follows)); err != nil {
 			return err

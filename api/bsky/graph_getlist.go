@@ -80,7 +80,7 @@ func (s *GraphGetList_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(s.List != nil, s.Extra, "list")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Items != nil, s.Extra, "items")
+	n += lexutil.Count(true, s.Extra, "items")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -107,10 +107,10 @@ func (s *GraphGetList_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", s.Items != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "items", true); err != nil {
 		return err
 	}
-	if s.Items != nil {
+	{
 		e.WriteRaw([]byte("eitems"))
 		if err := e.WriteArrayHeader(len(s.Items)); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *GraphGetListMutes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Lists != nil, s.Extra, "lists")
+	n += lexutil.Count(true, s.Extra, "lists")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *GraphGetListMutes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "lists", s.Lists != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "lists", true); err != nil {
 		return err
 	}
-	if s.Lists != nil {
+	{
 		e.WriteRaw([]byte("elists"))
 		if err := e.WriteArrayHeader(len(s.Lists)); err != nil {
 			return err

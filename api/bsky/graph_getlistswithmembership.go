@@ -88,7 +88,7 @@ func (s *GraphGetListsWithMembership_Output) MarshalDAGCBOR(e *data.Encoder) err
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.ListsWithMembership != nil, s.Extra, "listsWithMembership")
+	n += lexutil.Count(true, s.Extra, "listsWithMembership")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -112,10 +112,10 @@ func (s *GraphGetListsWithMembership_Output) MarshalDAGCBOR(e *data.Encoder) err
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "listsWithMembership", s.ListsWithMembership != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "listsWithMembership", true); err != nil {
 		return err
 	}
-	if s.ListsWithMembership != nil {
+	{
 		e.WriteRaw([]byte("slistsWithMembership"))
 		if err := e.WriteArrayHeader(len(s.ListsWithMembership)); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *GraphGetMutes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Mutes != nil, s.Extra, "mutes")
+	n += lexutil.Count(true, s.Extra, "mutes")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *GraphGetMutes_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "mutes", s.Mutes != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "mutes", true); err != nil {
 		return err
 	}
-	if s.Mutes != nil {
+	{
 		e.WriteRaw([]byte("emutes"))
 		if err := e.WriteArrayHeader(len(s.Mutes)); err != nil {
 			return err

@@ -69,7 +69,7 @@ func (s *GraphGetRelationships_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Actor != nil, s.Extra, "actor")
-	n += lexutil.Count(s.Relationships != nil, s.Extra, "relationships")
+	n += lexutil.Count(true, s.Extra, "relationships")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -93,10 +93,10 @@ func (s *GraphGetRelationships_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relationships", s.Relationships != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relationships", true); err != nil {
 		return err
 	}
-	if s.Relationships != nil {
+	{
 		e.WriteRaw([]byte("mrelationships"))
 		if err := e.WriteArrayHeader(len(s.Relationships)); err != nil {
 			return err

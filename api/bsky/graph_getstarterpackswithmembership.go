@@ -79,7 +79,7 @@ func (s *GraphGetStarterPacksWithMembership_Output) MarshalDAGCBOR(e *data.Encod
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.StarterPacksWithMembership != nil, s.Extra, "starterPacksWithMembership")
+	n += lexutil.Count(true, s.Extra, "starterPacksWithMembership")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -103,10 +103,10 @@ func (s *GraphGetStarterPacksWithMembership_Output) MarshalDAGCBOR(e *data.Encod
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacksWithMembership", s.StarterPacksWithMembership != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacksWithMembership", true); err != nil {
 		return err
 	}
-	if s.StarterPacksWithMembership != nil {
+	{
 		e.WriteRaw([]byte("x\x1astarterPacksWithMembership"))
 		if err := e.WriteArrayHeader(len(s.StarterPacksWithMembership)); err != nil {
 			return err

@@ -64,7 +64,7 @@ func (s *GraphGetSuggestedFollowsByActor_Output) MarshalDAGCBOR(e *data.Encoder)
 	n += lexutil.Count(s.RecId != nil, s.Extra, "recId")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
 	n += lexutil.Count(s.IsFallback != nil, s.Extra, "isFallback")
-	n += lexutil.Count(s.Suggestions != nil, s.Extra, "suggestions")
+	n += lexutil.Count(true, s.Extra, "suggestions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -104,10 +104,10 @@ func (s *GraphGetSuggestedFollowsByActor_Output) MarshalDAGCBOR(e *data.Encoder)
 		e.WriteRaw([]byte("jisFallback"))
 		e.WriteBool(*s.IsFallback)
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", s.Suggestions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", true); err != nil {
 		return err
 	}
-	if s.Suggestions != nil {
+	{
 		e.WriteRaw([]byte("ksuggestions"))
 		if err := e.WriteArrayHeader(len(s.Suggestions)); err != nil {
 			return err

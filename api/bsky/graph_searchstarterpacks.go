@@ -79,7 +79,7 @@ func (s *GraphSearchStarterPacks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.StarterPacks != nil, s.Extra, "starterPacks")
+	n += lexutil.Count(true, s.Extra, "starterPacks")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -103,10 +103,10 @@ func (s *GraphSearchStarterPacks_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", s.StarterPacks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", true); err != nil {
 		return err
 	}
-	if s.StarterPacks != nil {
+	{
 		e.WriteRaw([]byte("lstarterPacks"))
 		if err := e.WriteArrayHeader(len(s.StarterPacks)); err != nil {
 			return err

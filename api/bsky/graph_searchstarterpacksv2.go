@@ -81,7 +81,7 @@ func (s *GraphSearchStarterPacksV2_Output) MarshalDAGCBOR(e *data.Encoder) error
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.HitsTotal != nil, s.Extra, "hitsTotal")
-	n += lexutil.Count(s.StarterPacks != nil, s.Extra, "starterPacks")
+	n += lexutil.Count(true, s.Extra, "starterPacks")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -114,10 +114,10 @@ func (s *GraphSearchStarterPacksV2_Output) MarshalDAGCBOR(e *data.Encoder) error
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", s.StarterPacks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", true); err != nil {
 		return err
 	}
-	if s.StarterPacks != nil {
+	{
 		e.WriteRaw([]byte("lstarterPacks"))
 		if err := e.WriteArrayHeader(len(s.StarterPacks)); err != nil {
 			return err

@@ -787,7 +787,7 @@ func (s *LabelerDefs_LabelerPolicies) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.LabelValues != nil, s.Extra, "labelValues")
+	n += lexutil.Count(true, s.Extra, "labelValues")
 	n += lexutil.Count(s.LabelValueDefinitions != nil, s.Extra, "labelValueDefinitions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -803,10 +803,10 @@ func (s *LabelerDefs_LabelerPolicies) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labelValues", s.LabelValues != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "labelValues", true); err != nil {
 		return err
 	}
-	if s.LabelValues != nil {
+	{
 		e.WriteRaw([]byte("klabelValues"))
 		if err := e.WriteArrayHeader(len(s.LabelValues)); err != nil {
 			return err

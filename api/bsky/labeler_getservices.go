@@ -74,7 +74,7 @@ func (s *LabelerGetServices_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Views != nil, s.Extra, "views")
+	n += lexutil.Count(true, s.Extra, "views")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -89,10 +89,10 @@ func (s *LabelerGetServices_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "views", s.Views != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "views", true); err != nil {
 		return err
 	}
-	if s.Views != nil {
+	{
 		e.WriteRaw([]byte("eviews"))
 		if err := e.WriteArrayHeader(len(s.Views)); err != nil {
 			return err

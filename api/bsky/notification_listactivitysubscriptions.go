@@ -74,7 +74,7 @@ func (s *NotificationListActivitySubscriptions_Output) MarshalDAGCBOR(e *data.En
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Subscriptions != nil, s.Extra, "subscriptions")
+	n += lexutil.Count(true, s.Extra, "subscriptions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func (s *NotificationListActivitySubscriptions_Output) MarshalDAGCBOR(e *data.En
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subscriptions", s.Subscriptions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subscriptions", true); err != nil {
 		return err
 	}
-	if s.Subscriptions != nil {
+	{
 		e.WriteRaw([]byte("msubscriptions"))
 		if err := e.WriteArrayHeader(len(s.Subscriptions)); err != nil {
 			return err

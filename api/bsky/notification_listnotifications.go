@@ -106,7 +106,7 @@ func (s *NotificationListNotifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.SeenAt != nil, s.Extra, "seenAt")
 	n += lexutil.Count(s.Priority != nil, s.Extra, "priority")
-	n += lexutil.Count(s.Notifications != nil, s.Extra, "notifications")
+	n += lexutil.Count(true, s.Extra, "notifications")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -146,10 +146,10 @@ func (s *NotificationListNotifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 		e.WriteRaw([]byte("hpriority"))
 		e.WriteBool(*s.Priority)
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "notifications", s.Notifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "notifications", true); err != nil {
 		return err
 	}
-	if s.Notifications != nil {
+	{
 		e.WriteRaw([]byte("mnotifications"))
 		if err := e.WriteArrayHeader(len(s.Notifications)); err != nil {
 			return err

@@ -29,7 +29,7 @@ func (s *RichtextFacet) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Index != nil, s.Extra, "index")
-	n += lexutil.Count(s.Features != nil, s.Extra, "features")
+	n += lexutil.Count(true, s.Extra, "features")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -55,10 +55,10 @@ func (s *RichtextFacet) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "features", s.Features != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "features", true); err != nil {
 		return err
 	}
-	if s.Features != nil {
+	{
 		e.WriteRaw([]byte("hfeatures"))
 		if err := e.WriteArrayHeader(len(s.Features)); err != nil {
 			return err

@@ -489,7 +489,7 @@ func (s *UnspeccedDefs_SkeletonTrend) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Dids != nil, s.Extra, "dids")
+	n += lexutil.Count(true, s.Extra, "dids")
 	n += lexutil.Count(true, s.Extra, "link")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "topic")
@@ -504,10 +504,10 @@ func (s *UnspeccedDefs_SkeletonTrend) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "dids", s.Dids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "dids", true); err != nil {
 		return err
 	}
-	if s.Dids != nil {
+	{
 		e.WriteRaw([]byte("ddids"))
 		if err := e.WriteArrayHeader(len(s.Dids)); err != nil {
 			return err
@@ -763,7 +763,7 @@ func (s *UnspeccedDefs_TrendView) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(true, s.Extra, "link")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "topic")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.Status != nil, s.Extra, "status")
 	n += lexutil.Count(s.Category != nil, s.Extra, "category")
 	n += lexutil.Count(true, s.Extra, "postCount")
@@ -802,10 +802,10 @@ func (s *UnspeccedDefs_TrendView) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

@@ -197,7 +197,7 @@ func (s *UnspeccedGetConfig_LiveNowConfig) MarshalDAGCBOR(e *data.Encoder) error
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "did")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Domains != nil, s.Extra, "domains")
+	n += lexutil.Count(true, s.Extra, "domains")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -221,10 +221,10 @@ func (s *UnspeccedGetConfig_LiveNowConfig) MarshalDAGCBOR(e *data.Encoder) error
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "domains", s.Domains != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "domains", true); err != nil {
 		return err
 	}
-	if s.Domains != nil {
+	{
 		e.WriteRaw([]byte("gdomains"))
 		if err := e.WriteArrayHeader(len(s.Domains)); err != nil {
 			return err

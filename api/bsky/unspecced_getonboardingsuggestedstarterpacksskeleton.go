@@ -72,7 +72,7 @@ func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) MarshalDAGC
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.StarterPacks != nil, s.Extra, "starterPacks")
+	n += lexutil.Count(true, s.Extra, "starterPacks")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -87,10 +87,10 @@ func (s *UnspeccedGetOnboardingSuggestedStarterPacksSkeleton_Output) MarshalDAGC
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", s.StarterPacks != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "starterPacks", true); err != nil {
 		return err
 	}
-	if s.StarterPacks != nil {
+	{
 		e.WriteRaw([]byte("lstarterPacks"))
 		if err := e.WriteArrayHeader(len(s.StarterPacks)); err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) MarshalDAGCBOR(e *
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Dids != nil, s.Extra, "dids")
+	n += lexutil.Count(true, s.Extra, "dids")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.RecId != nil, s.Extra, "recId")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
@@ -89,10 +89,10 @@ func (s *UnspeccedGetOnboardingSuggestedUsersSkeleton_Output) MarshalDAGCBOR(e *
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "dids", s.Dids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "dids", true); err != nil {
 		return err
 	}
-	if s.Dids != nil {
+	{
 		e.WriteRaw([]byte("ddids"))
 		if err := e.WriteArrayHeader(len(s.Dids)); err != nil {
 			return err

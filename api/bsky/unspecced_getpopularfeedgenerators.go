@@ -80,7 +80,7 @@ func (s *UnspeccedGetPopularFeedGenerators_Output) MarshalDAGCBOR(e *data.Encode
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Feeds != nil, s.Extra, "feeds")
+	n += lexutil.Count(true, s.Extra, "feeds")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -96,10 +96,10 @@ func (s *UnspeccedGetPopularFeedGenerators_Output) MarshalDAGCBOR(e *data.Encode
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "feeds", s.Feeds != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "feeds", true); err != nil {
 		return err
 	}
-	if s.Feeds != nil {
+	{
 		e.WriteRaw([]byte("efeeds"))
 		if err := e.WriteArrayHeader(len(s.Feeds)); err != nil {
 			return err

@@ -58,7 +58,7 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) MarshalDAGCBOR(e *data.Encoder) e
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Thread != nil, s.Extra, "thread")
+	n += lexutil.Count(true, s.Extra, "thread")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -73,10 +73,10 @@ func (s *UnspeccedGetPostThreadOtherV2_Output) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "thread", s.Thread != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "thread", true); err != nil {
 		return err
 	}
-	if s.Thread != nil {
+	{
 		e.WriteRaw([]byte("fthread"))
 		if err := e.WriteArrayHeader(len(s.Thread)); err != nil {
 			return err

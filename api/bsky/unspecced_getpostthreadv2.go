@@ -101,7 +101,7 @@ func (s *UnspeccedGetPostThreadV2_Output) MarshalDAGCBOR(e *data.Encoder) error 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Thread != nil, s.Extra, "thread")
+	n += lexutil.Count(true, s.Extra, "thread")
 	n += lexutil.Count(s.Threadgate != nil, s.Extra, "threadgate")
 	n += lexutil.Count(true, s.Extra, "hasOtherReplies")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -118,10 +118,10 @@ func (s *UnspeccedGetPostThreadV2_Output) MarshalDAGCBOR(e *data.Encoder) error 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "thread", s.Thread != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "thread", true); err != nil {
 		return err
 	}
-	if s.Thread != nil {
+	{
 		e.WriteRaw([]byte("fthread"))
 		if err := e.WriteArrayHeader(len(s.Thread)); err != nil {
 			return err

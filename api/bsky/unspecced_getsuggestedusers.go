@@ -75,7 +75,7 @@ func (s *UnspeccedGetSuggestedUsers_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.RecId != nil, s.Extra, "recId")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -100,10 +100,10 @@ func (s *UnspeccedGetSuggestedUsers_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

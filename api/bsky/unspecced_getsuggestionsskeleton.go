@@ -91,7 +91,7 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.RecId != nil, s.Extra, "recId")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
 	n += lexutil.Count(s.RelativeToDid != nil, s.Extra, "relativeToDid")
@@ -118,10 +118,10 @@ func (s *UnspeccedGetSuggestionsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder)
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

@@ -32,7 +32,7 @@ func (s *UnspeccedGetTaggedSuggestions_Output) MarshalDAGCBOR(e *data.Encoder) e
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Suggestions != nil, s.Extra, "suggestions")
+	n += lexutil.Count(true, s.Extra, "suggestions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func (s *UnspeccedGetTaggedSuggestions_Output) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", s.Suggestions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggestions", true); err != nil {
 		return err
 	}
-	if s.Suggestions != nil {
+	{
 		e.WriteRaw([]byte("ksuggestions"))
 		if err := e.WriteArrayHeader(len(s.Suggestions)); err != nil {
 			return err

@@ -73,8 +73,8 @@ func (s *UnspeccedGetTrendingTopics_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Topics != nil, s.Extra, "topics")
-	n += lexutil.Count(s.Suggested != nil, s.Extra, "suggested")
+	n += lexutil.Count(true, s.Extra, "topics")
+	n += lexutil.Count(true, s.Extra, "suggested")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -89,10 +89,10 @@ func (s *UnspeccedGetTrendingTopics_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "topics", s.Topics != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "topics", true); err != nil {
 		return err
 	}
-	if s.Topics != nil {
+	{
 		e.WriteRaw([]byte("ftopics"))
 		if err := e.WriteArrayHeader(len(s.Topics)); err != nil {
 			return err
@@ -105,10 +105,10 @@ func (s *UnspeccedGetTrendingTopics_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggested", s.Suggested != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "suggested", true); err != nil {
 		return err
 	}
-	if s.Suggested != nil {
+	{
 		e.WriteRaw([]byte("isuggested"))
 		if err := e.WriteArrayHeader(len(s.Suggested)); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *UnspeccedGetTrendsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Trends != nil, s.Extra, "trends")
+	n += lexutil.Count(true, s.Extra, "trends")
 	n += lexutil.Count(s.RecIdStr != nil, s.Extra, "recIdStr")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -89,10 +89,10 @@ func (s *UnspeccedGetTrendsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "trends", s.Trends != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "trends", true); err != nil {
 		return err
 	}
-	if s.Trends != nil {
+	{
 		e.WriteRaw([]byte("ftrends"))
 		if err := e.WriteArrayHeader(len(s.Trends)); err != nil {
 			return err

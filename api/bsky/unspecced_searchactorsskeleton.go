@@ -97,7 +97,7 @@ func (s *UnspeccedSearchActorsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder) e
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Actors != nil, s.Extra, "actors")
+	n += lexutil.Count(true, s.Extra, "actors")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	n += lexutil.Count(s.HitsTotal != nil, s.Extra, "hitsTotal")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -114,10 +114,10 @@ func (s *UnspeccedSearchActorsSkeleton_Output) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", s.Actors != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actors", true); err != nil {
 		return err
 	}
-	if s.Actors != nil {
+	{
 		e.WriteRaw([]byte("factors"))
 		if err := e.WriteArrayHeader(len(s.Actors)); err != nil {
 			return err

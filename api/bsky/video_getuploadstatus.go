@@ -73,7 +73,7 @@ func (s *VideoGetUploadStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(true, s.Extra, "partCount")
 	n += lexutil.Count(s.FailureReason != nil, s.Extra, "failureReason")
 	n += lexutil.Count(true, s.Extra, "partSizeBytes")
-	n += lexutil.Count(s.ReceivedParts != nil, s.Extra, "receivedParts")
+	n += lexutil.Count(true, s.Extra, "receivedParts")
 	n += lexutil.Count(s.CompletedJobId != nil, s.Extra, "completedJobId")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -154,10 +154,10 @@ func (s *VideoGetUploadStatus_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "receivedParts", s.ReceivedParts != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "receivedParts", true); err != nil {
 		return err
 	}
-	if s.ReceivedParts != nil {
+	{
 		e.WriteRaw([]byte("mreceivedParts"))
 		if err := e.WriteArrayHeader(len(s.ReceivedParts)); err != nil {
 			return err

@@ -3171,7 +3171,7 @@ func (s *ConvoDefs_ConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "muted")
 	n += lexutil.Count(s.Status != nil, s.Extra, "status")
-	n += lexutil.Count(s.Members != nil, s.Extra, "members")
+	n += lexutil.Count(true, s.Extra, "members")
 	n += lexutil.Count(s.LastMessage != nil, s.Extra, "lastMessage")
 	n += lexutil.Count(true, s.Extra, "unreadCount")
 	n += lexutil.Count(s.LastReaction != nil, s.Extra, "lastReaction")
@@ -3234,10 +3234,10 @@ func (s *ConvoDefs_ConvoView) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", s.Members != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", true); err != nil {
 		return err
 	}
-	if s.Members != nil {
+	{
 		e.WriteRaw([]byte("gmembers"))
 		if err := e.WriteArrayHeader(len(s.Members)); err != nil {
 			return err
@@ -5391,7 +5391,7 @@ func (s *ConvoDefs_LogAddMember) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -5435,10 +5435,10 @@ func (s *ConvoDefs_LogAddMember) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -5574,7 +5574,7 @@ func (s *ConvoDefs_LogRemoveMember) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -5618,10 +5618,10 @@ func (s *ConvoDefs_LogRemoveMember) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -5757,7 +5757,7 @@ func (s *ConvoDefs_LogMemberJoin) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -5801,10 +5801,10 @@ func (s *ConvoDefs_LogMemberJoin) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -5940,7 +5940,7 @@ func (s *ConvoDefs_LogMemberLeave) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -5984,10 +5984,10 @@ func (s *ConvoDefs_LogMemberLeave) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -6123,7 +6123,7 @@ func (s *ConvoDefs_LogLockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -6167,10 +6167,10 @@ func (s *ConvoDefs_LogLockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -6306,7 +6306,7 @@ func (s *ConvoDefs_LogUnlockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -6350,10 +6350,10 @@ func (s *ConvoDefs_LogUnlockConvo) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err
@@ -6489,7 +6489,7 @@ func (s *ConvoDefs_LogLockConvoPermanently) MarshalDAGCBOR(e *data.Encoder) erro
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(s.Message != nil, s.Extra, "message")
-	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
+	n += lexutil.Count(true, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -6533,10 +6533,10 @@ func (s *ConvoDefs_LogLockConvoPermanently) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", s.RelatedProfiles != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedProfiles", true); err != nil {
 		return err
 	}
-	if s.RelatedProfiles != nil {
+	{
 		e.WriteRaw([]byte("orelatedProfiles"))
 		if err := e.WriteArrayHeader(len(s.RelatedProfiles)); err != nil {
 			return err

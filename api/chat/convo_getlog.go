@@ -60,7 +60,7 @@ func (s *ConvoGetLog_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Logs != nil, s.Extra, "logs")
+	n += lexutil.Count(true, s.Extra, "logs")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -68,10 +68,10 @@ func (s *ConvoGetLog_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "logs", s.Logs != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "logs", true); err != nil {
 		return err
 	}
-	if s.Logs != nil {
+	{
 		e.WriteRaw([]byte("dlogs"))
 		if err := e.WriteArrayHeader(len(s.Logs)); err != nil {
 			return err

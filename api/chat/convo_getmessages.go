@@ -80,7 +80,7 @@ func (s *ConvoGetMessages_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Messages != nil, s.Extra, "messages")
+	n += lexutil.Count(true, s.Extra, "messages")
 	n += lexutil.Count(s.RelatedProfiles != nil, s.Extra, "relatedProfiles")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -105,10 +105,10 @@ func (s *ConvoGetMessages_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "messages", s.Messages != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "messages", true); err != nil {
 		return err
 	}
-	if s.Messages != nil {
+	{
 		e.WriteRaw([]byte("hmessages"))
 		if err := e.WriteArrayHeader(len(s.Messages)); err != nil {
 			return err

@@ -74,7 +74,7 @@ func (s *ConvoListConvoRequests_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Requests != nil, s.Extra, "requests")
+	n += lexutil.Count(true, s.Extra, "requests")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func (s *ConvoListConvoRequests_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "requests", s.Requests != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "requests", true); err != nil {
 		return err
 	}
-	if s.Requests != nil {
+	{
 		e.WriteRaw([]byte("hrequests"))
 		if err := e.WriteArrayHeader(len(s.Requests)); err != nil {
 			return err

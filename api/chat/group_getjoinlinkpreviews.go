@@ -62,7 +62,7 @@ func (s *GroupGetJoinLinkPreviews_Output) MarshalDAGCBOR(e *data.Encoder) error 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.JoinLinkPreviews != nil, s.Extra, "joinLinkPreviews")
+	n += lexutil.Count(true, s.Extra, "joinLinkPreviews")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *GroupGetJoinLinkPreviews_Output) MarshalDAGCBOR(e *data.Encoder) error 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "joinLinkPreviews", s.JoinLinkPreviews != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "joinLinkPreviews", true); err != nil {
 		return err
 	}
-	if s.JoinLinkPreviews != nil {
+	{
 		e.WriteRaw([]byte("pjoinLinkPreviews"))
 		if err := e.WriteArrayHeader(len(s.JoinLinkPreviews)); err != nil {
 			return err

@@ -78,7 +78,7 @@ func (s *GroupListMutualGroups_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Convos != nil, s.Extra, "convos")
+	n += lexutil.Count(true, s.Extra, "convos")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -94,10 +94,10 @@ func (s *GroupListMutualGroups_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "convos", s.Convos != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "convos", true); err != nil {
 		return err
 	}
-	if s.Convos != nil {
+	{
 		e.WriteRaw([]byte("fconvos"))
 		if err := e.WriteArrayHeader(len(s.Convos)); err != nil {
 			return err

@@ -34,7 +34,7 @@ func (s *GroupRemoveMembers_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "convoId")
-	n += lexutil.Count(s.Members != nil, s.Extra, "members")
+	n += lexutil.Count(true, s.Extra, "members")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -58,10 +58,10 @@ func (s *GroupRemoveMembers_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", s.Members != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", true); err != nil {
 		return err
 	}
-	if s.Members != nil {
+	{
 		e.WriteRaw([]byte("gmembers"))
 		if err := e.WriteArrayHeader(len(s.Members)); err != nil {
 			return err

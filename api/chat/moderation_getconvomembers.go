@@ -79,7 +79,7 @@ func (s *ModerationGetConvoMembers_Output) MarshalDAGCBOR(e *data.Encoder) error
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Members != nil, s.Extra, "members")
+	n += lexutil.Count(true, s.Extra, "members")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -103,10 +103,10 @@ func (s *ModerationGetConvoMembers_Output) MarshalDAGCBOR(e *data.Encoder) error
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", s.Members != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "members", true); err != nil {
 		return err
 	}
-	if s.Members != nil {
+	{
 		e.WriteRaw([]byte("gmembers"))
 		if err := e.WriteArrayHeader(len(s.Members)); err != nil {
 			return err

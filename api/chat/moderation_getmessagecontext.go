@@ -99,7 +99,7 @@ func (s *ModerationGetMessageContext_Output) MarshalDAGCBOR(e *data.Encoder) err
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Messages != nil, s.Extra, "messages")
+	n += lexutil.Count(true, s.Extra, "messages")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -114,10 +114,10 @@ func (s *ModerationGetMessageContext_Output) MarshalDAGCBOR(e *data.Encoder) err
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "messages", s.Messages != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "messages", true); err != nil {
 		return err
 	}
-	if s.Messages != nil {
+	{
 		e.WriteRaw([]byte("hmessages"))
 		if err := e.WriteArrayHeader(len(s.Messages)); err != nil {
 			return err

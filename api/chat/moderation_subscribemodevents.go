@@ -69,7 +69,7 @@ func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) MarshalDAGCBOR(e *
 	n += lexutil.Count(true, s.Extra, "convoId")
 	n += lexutil.Count(true, s.Extra, "createdAt")
 	n += lexutil.Count(s.MessageId != nil, s.Extra, "messageId")
-	n += lexutil.Count(s.Recipients != nil, s.Extra, "recipients")
+	n += lexutil.Count(true, s.Extra, "recipients")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -129,10 +129,10 @@ func (s *ModerationSubscribeModEvents_EventConvoFirstMessage) MarshalDAGCBOR(e *
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "recipients", s.Recipients != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "recipients", true); err != nil {
 		return err
 	}
-	if s.Recipients != nil {
+	{
 		e.WriteRaw([]byte("jrecipients"))
 		if err := e.WriteArrayHeader(len(s.Recipients)); err != nil {
 			return err
@@ -283,7 +283,7 @@ func (s *ModerationSubscribeModEvents_EventGroupChatCreated) MarshalDAGCBOR(e *d
 	n += lexutil.Count(true, s.Extra, "groupName")
 	n += lexutil.Count(true, s.Extra, "convoCreatedAt")
 	n += lexutil.Count(true, s.Extra, "groupMemberCount")
-	n += lexutil.Count(s.InitialMemberDids != nil, s.Extra, "initialMemberDids")
+	n += lexutil.Count(true, s.Extra, "initialMemberDids")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -370,10 +370,10 @@ func (s *ModerationSubscribeModEvents_EventGroupChatCreated) MarshalDAGCBOR(e *d
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "initialMemberDids", s.InitialMemberDids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "initialMemberDids", true); err != nil {
 		return err
 	}
-	if s.InitialMemberDids != nil {
+	{
 		e.WriteRaw([]byte("qinitialMemberDids"))
 		if err := e.WriteArrayHeader(len(s.InitialMemberDids)); err != nil {
 			return err

@@ -39,7 +39,7 @@ func (s *Declaration) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "version")
 	n += lexutil.Count(s.MessageMe != nil, s.Extra, "messageMe")
-	n += lexutil.Count(s.CurrentKey != nil, s.Extra, "currentKey")
+	n += lexutil.Count(true, s.Extra, "currentKey")
 	n += lexutil.Count(s.KeyPackage != nil, s.Extra, "keyPackage")
 	n += lexutil.Count(s.ContinuityProofs != nil, s.Extra, "continuityProofs")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -76,10 +76,10 @@ func (s *Declaration) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "currentKey", s.CurrentKey != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "currentKey", true); err != nil {
 		return err
 	}
-	if s.CurrentKey != nil {
+	{
 		e.WriteRaw([]byte("jcurrentKey"))
 		e.WriteBytes(s.CurrentKey)
 	}

@@ -32,7 +32,7 @@ func (s *CommunicationListTemplates_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.CommunicationTemplates != nil, s.Extra, "communicationTemplates")
+	n += lexutil.Count(true, s.Extra, "communicationTemplates")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func (s *CommunicationListTemplates_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "communicationTemplates", s.CommunicationTemplates != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "communicationTemplates", true); err != nil {
 		return err
 	}
-	if s.CommunicationTemplates != nil {
+	{
 		e.WriteRaw([]byte("vcommunicationTemplates"))
 		if err := e.WriteArrayHeader(len(s.CommunicationTemplates)); err != nil {
 			return err

@@ -34,7 +34,7 @@ func (s *ModerationCancelScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Comment != nil, s.Extra, "comment")
-	n += lexutil.Count(s.Subjects != nil, s.Extra, "subjects")
+	n += lexutil.Count(true, s.Extra, "subjects")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -58,10 +58,10 @@ func (s *ModerationCancelScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder)
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", s.Subjects != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", true); err != nil {
 		return err
 	}
-	if s.Subjects != nil {
+	{
 		e.WriteRaw([]byte("hsubjects"))
 		if err := e.WriteArrayHeader(len(s.Subjects)); err != nil {
 			return err
@@ -194,8 +194,8 @@ func (s *ModerationCancelScheduledActions_CancellationResults) MarshalDAGCBOR(e 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Failed != nil, s.Extra, "failed")
-	n += lexutil.Count(s.Succeeded != nil, s.Extra, "succeeded")
+	n += lexutil.Count(true, s.Extra, "failed")
+	n += lexutil.Count(true, s.Extra, "succeeded")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -210,10 +210,10 @@ func (s *ModerationCancelScheduledActions_CancellationResults) MarshalDAGCBOR(e 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failed", s.Failed != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failed", true); err != nil {
 		return err
 	}
-	if s.Failed != nil {
+	{
 		e.WriteRaw([]byte("ffailed"))
 		if err := e.WriteArrayHeader(len(s.Failed)); err != nil {
 			return err
@@ -226,10 +226,10 @@ func (s *ModerationCancelScheduledActions_CancellationResults) MarshalDAGCBOR(e 
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "succeeded", s.Succeeded != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "succeeded", true); err != nil {
 		return err
 	}
-	if s.Succeeded != nil {
+	{
 		e.WriteRaw([]byte("isucceeded"))
 		if err := e.WriteArrayHeader(len(s.Succeeded)); err != nil {
 			return err

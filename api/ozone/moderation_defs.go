@@ -45,7 +45,7 @@ func (s *ModerationDefs_ModEventView) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(true, s.Extra, "createdBy")
 	n += lexutil.Count(s.CreatorHandle != nil, s.Extra, "creatorHandle")
 	n += lexutil.Count(s.SubjectHandle != nil, s.Extra, "subjectHandle")
-	n += lexutil.Count(s.SubjectBlobCids != nil, s.Extra, "subjectBlobCids")
+	n += lexutil.Count(true, s.Extra, "subjectBlobCids")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -138,10 +138,10 @@ func (s *ModerationDefs_ModEventView) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectBlobCids", s.SubjectBlobCids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectBlobCids", true); err != nil {
 		return err
 	}
-	if s.SubjectBlobCids != nil {
+	{
 		e.WriteRaw([]byte("osubjectBlobCids"))
 		if err := e.WriteArrayHeader(len(s.SubjectBlobCids)); err != nil {
 			return err
@@ -328,7 +328,7 @@ func (s *ModerationDefs_ModEventViewDetail) MarshalDAGCBOR(e *data.Encoder) erro
 	n += lexutil.Count(s.Subject != nil, s.Extra, "subject")
 	n += lexutil.Count(true, s.Extra, "createdAt")
 	n += lexutil.Count(true, s.Extra, "createdBy")
-	n += lexutil.Count(s.SubjectBlobs != nil, s.Extra, "subjectBlobs")
+	n += lexutil.Count(true, s.Extra, "subjectBlobs")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -403,10 +403,10 @@ func (s *ModerationDefs_ModEventViewDetail) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectBlobs", s.SubjectBlobs != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectBlobs", true); err != nil {
 		return err
 	}
-	if s.SubjectBlobs != nil {
+	{
 		e.WriteRaw([]byte("lsubjectBlobs"))
 		if err := e.WriteArrayHeader(len(s.SubjectBlobs)); err != nil {
 			return err
@@ -2970,9 +2970,9 @@ func (s *ModerationDefs_ModEventLabel) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Comment != nil, s.Extra, "comment")
-	n += lexutil.Count(s.CreateLabelVals != nil, s.Extra, "createLabelVals")
+	n += lexutil.Count(true, s.Extra, "createLabelVals")
 	n += lexutil.Count(s.DurationInHours != nil, s.Extra, "durationInHours")
-	n += lexutil.Count(s.NegateLabelVals != nil, s.Extra, "negateLabelVals")
+	n += lexutil.Count(true, s.Extra, "negateLabelVals")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -2996,10 +2996,10 @@ func (s *ModerationDefs_ModEventLabel) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "createLabelVals", s.CreateLabelVals != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "createLabelVals", true); err != nil {
 		return err
 	}
-	if s.CreateLabelVals != nil {
+	{
 		e.WriteRaw([]byte("ocreateLabelVals"))
 		if err := e.WriteArrayHeader(len(s.CreateLabelVals)); err != nil {
 			return err
@@ -3019,10 +3019,10 @@ func (s *ModerationDefs_ModEventLabel) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "negateLabelVals", s.NegateLabelVals != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "negateLabelVals", true); err != nil {
 		return err
 	}
-	if s.NegateLabelVals != nil {
+	{
 		e.WriteRaw([]byte("onegateLabelVals"))
 		if err := e.WriteArrayHeader(len(s.NegateLabelVals)); err != nil {
 			return err
@@ -4980,9 +4980,9 @@ func (s *ModerationDefs_ModEventTag) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Add != nil, s.Extra, "add")
+	n += lexutil.Count(true, s.Extra, "add")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Remove != nil, s.Extra, "remove")
+	n += lexutil.Count(true, s.Extra, "remove")
 	n += lexutil.Count(s.Comment != nil, s.Extra, "comment")
 	n += lexutil.Count(s.DurationInHours != nil, s.Extra, "durationInHours")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -4990,10 +4990,10 @@ func (s *ModerationDefs_ModEventTag) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "add", s.Add != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "add", true); err != nil {
 		return err
 	}
-	if s.Add != nil {
+	{
 		e.WriteRaw([]byte("cadd"))
 		if err := e.WriteArrayHeader(len(s.Add)); err != nil {
 			return err
@@ -5013,10 +5013,10 @@ func (s *ModerationDefs_ModEventTag) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "remove", s.Remove != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "remove", true); err != nil {
 		return err
 	}
-	if s.Remove != nil {
+	{
 		e.WriteRaw([]byte("fremove"))
 		if err := e.WriteArrayHeader(len(s.Remove)); err != nil {
 			return err
@@ -5980,7 +5980,7 @@ func (s *ModerationDefs_RepoView) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.InviteNote != nil, s.Extra, "inviteNote")
 	n += lexutil.Count(s.Moderation != nil, s.Extra, "moderation")
 	n += lexutil.Count(s.DeactivatedAt != nil, s.Extra, "deactivatedAt")
-	n += lexutil.Count(s.RelatedRecords != nil, s.Extra, "relatedRecords")
+	n += lexutil.Count(true, s.Extra, "relatedRecords")
 	n += lexutil.Count(s.InvitesDisabled != nil, s.Extra, "invitesDisabled")
 	n += lexutil.Count(s.ThreatSignatures != nil, s.Extra, "threatSignatures")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -6073,10 +6073,10 @@ func (s *ModerationDefs_RepoView) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedRecords", s.RelatedRecords != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedRecords", true); err != nil {
 		return err
 	}
-	if s.RelatedRecords != nil {
+	{
 		e.WriteRaw([]byte("nrelatedRecords"))
 		if err := e.WriteArrayHeader(len(s.RelatedRecords)); err != nil {
 			return err
@@ -6341,7 +6341,7 @@ func (s *ModerationDefs_RepoViewDetail) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.InviteNote != nil, s.Extra, "inviteNote")
 	n += lexutil.Count(s.Moderation != nil, s.Extra, "moderation")
 	n += lexutil.Count(s.DeactivatedAt != nil, s.Extra, "deactivatedAt")
-	n += lexutil.Count(s.RelatedRecords != nil, s.Extra, "relatedRecords")
+	n += lexutil.Count(true, s.Extra, "relatedRecords")
 	n += lexutil.Count(s.InvitesDisabled != nil, s.Extra, "invitesDisabled")
 	n += lexutil.Count(s.EmailConfirmedAt != nil, s.Extra, "emailConfirmedAt")
 	n += lexutil.Count(s.ThreatSignatures != nil, s.Extra, "threatSignatures")
@@ -6467,10 +6467,10 @@ func (s *ModerationDefs_RepoViewDetail) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedRecords", s.RelatedRecords != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "relatedRecords", true); err != nil {
 		return err
 	}
-	if s.RelatedRecords != nil {
+	{
 		e.WriteRaw([]byte("nrelatedRecords"))
 		if err := e.WriteArrayHeader(len(s.RelatedRecords)); err != nil {
 			return err
@@ -6899,7 +6899,7 @@ func (s *ModerationDefs_RecordView) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Repo != nil, s.Extra, "repo")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Value != nil, s.Extra, "value")
-	n += lexutil.Count(s.BlobCids != nil, s.Extra, "blobCids")
+	n += lexutil.Count(true, s.Extra, "blobCids")
 	n += lexutil.Count(true, s.Extra, "indexedAt")
 	n += lexutil.Count(s.Moderation != nil, s.Extra, "moderation")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -6954,10 +6954,10 @@ func (s *ModerationDefs_RecordView) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobCids", s.BlobCids != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobCids", true); err != nil {
 		return err
 	}
-	if s.BlobCids != nil {
+	{
 		e.WriteRaw([]byte("hblobCids"))
 		if err := e.WriteArrayHeader(len(s.BlobCids)); err != nil {
 			return err
@@ -7133,7 +7133,7 @@ func (s *ModerationDefs_RecordViewDetail) MarshalDAGCBOR(e *data.Encoder) error 
 	n += lexutil.Count(true, s.Extra, "uri")
 	n += lexutil.Count(s.Repo != nil, s.Extra, "repo")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Blobs != nil, s.Extra, "blobs")
+	n += lexutil.Count(true, s.Extra, "blobs")
 	n += lexutil.Count(s.Value != nil, s.Extra, "value")
 	n += lexutil.Count(s.Labels != nil, s.Extra, "labels")
 	n += lexutil.Count(true, s.Extra, "indexedAt")
@@ -7181,10 +7181,10 @@ func (s *ModerationDefs_RecordViewDetail) MarshalDAGCBOR(e *data.Encoder) error 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", s.Blobs != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "blobs", true); err != nil {
 		return err
 	}
-	if s.Blobs != nil {
+	{
 		e.WriteRaw([]byte("eblobs"))
 		if err := e.WriteArrayHeader(len(s.Blobs)); err != nil {
 			return err

@@ -58,7 +58,7 @@ func (s *ModerationGetAccountTimeline_Output) MarshalDAGCBOR(e *data.Encoder) er
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Timeline != nil, s.Extra, "timeline")
+	n += lexutil.Count(true, s.Extra, "timeline")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -73,10 +73,10 @@ func (s *ModerationGetAccountTimeline_Output) MarshalDAGCBOR(e *data.Encoder) er
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "timeline", s.Timeline != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "timeline", true); err != nil {
 		return err
 	}
-	if s.Timeline != nil {
+	{
 		e.WriteRaw([]byte("htimeline"))
 		if err := e.WriteArrayHeader(len(s.Timeline)); err != nil {
 			return err
@@ -196,7 +196,7 @@ func (s *ModerationGetAccountTimeline_TimelineItem) MarshalDAGCBOR(e *data.Encod
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "day")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Summary != nil, s.Extra, "summary")
+	n += lexutil.Count(true, s.Extra, "summary")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -220,10 +220,10 @@ func (s *ModerationGetAccountTimeline_TimelineItem) MarshalDAGCBOR(e *data.Encod
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "summary", s.Summary != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "summary", true); err != nil {
 		return err
 	}
-	if s.Summary != nil {
+	{
 		e.WriteRaw([]byte("gsummary"))
 		if err := e.WriteArrayHeader(len(s.Summary)); err != nil {
 			return err

@@ -62,7 +62,7 @@ func (s *ModerationGetRecords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Records != nil, s.Extra, "records")
+	n += lexutil.Count(true, s.Extra, "records")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *ModerationGetRecords_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "records", s.Records != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "records", true); err != nil {
 		return err
 	}
-	if s.Records != nil {
+	{
 		e.WriteRaw([]byte("grecords"))
 		if err := e.WriteArrayHeader(len(s.Records)); err != nil {
 			return err

@@ -62,7 +62,7 @@ func (s *ModerationGetReporterStats_Output) MarshalDAGCBOR(e *data.Encoder) erro
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Stats != nil, s.Extra, "stats")
+	n += lexutil.Count(true, s.Extra, "stats")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *ModerationGetReporterStats_Output) MarshalDAGCBOR(e *data.Encoder) erro
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "stats", s.Stats != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "stats", true); err != nil {
 		return err
 	}
-	if s.Stats != nil {
+	{
 		e.WriteRaw([]byte("estats"))
 		if err := e.WriteArrayHeader(len(s.Stats)); err != nil {
 			return err

@@ -62,7 +62,7 @@ func (s *ModerationGetSubjects_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Subjects != nil, s.Extra, "subjects")
+	n += lexutil.Count(true, s.Extra, "subjects")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *ModerationGetSubjects_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", s.Subjects != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", true); err != nil {
 		return err
 	}
-	if s.Subjects != nil {
+	{
 		e.WriteRaw([]byte("hsubjects"))
 		if err := e.WriteArrayHeader(len(s.Subjects)); err != nil {
 			return err

@@ -39,7 +39,7 @@ func (s *ModerationListScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder) e
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Limit != nil, s.Extra, "limit")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Statuses != nil, s.Extra, "statuses")
+	n += lexutil.Count(true, s.Extra, "statuses")
 	n += lexutil.Count(s.Subjects != nil, s.Extra, "subjects")
 	n += lexutil.Count(s.EndsBefore != nil, s.Extra, "endsBefore")
 	n += lexutil.Count(s.StartsAfter != nil, s.Extra, "startsAfter")
@@ -75,10 +75,10 @@ func (s *ModerationListScheduledActions_Input) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "statuses", s.Statuses != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "statuses", true); err != nil {
 		return err
 	}
-	if s.Statuses != nil {
+	{
 		e.WriteRaw([]byte("hstatuses"))
 		if err := e.WriteArrayHeader(len(s.Statuses)); err != nil {
 			return err
@@ -285,7 +285,7 @@ func (s *ModerationListScheduledActions_Output) MarshalDAGCBOR(e *data.Encoder) 
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Actions != nil, s.Extra, "actions")
+	n += lexutil.Count(true, s.Extra, "actions")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -309,10 +309,10 @@ func (s *ModerationListScheduledActions_Output) MarshalDAGCBOR(e *data.Encoder) 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actions", s.Actions != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "actions", true); err != nil {
 		return err
 	}
-	if s.Actions != nil {
+	{
 		e.WriteRaw([]byte("gactions"))
 		if err := e.WriteArrayHeader(len(s.Actions)); err != nil {
 			return err

@@ -370,7 +370,7 @@ func (s *ModerationQueryStatuses_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.SubjectStatuses != nil, s.Extra, "subjectStatuses")
+	n += lexutil.Count(true, s.Extra, "subjectStatuses")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -394,10 +394,10 @@ func (s *ModerationQueryStatuses_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectStatuses", s.SubjectStatuses != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjectStatuses", true); err != nil {
 		return err
 	}
-	if s.SubjectStatuses != nil {
+	{
 		e.WriteRaw([]byte("osubjectStatuses"))
 		if err := e.WriteArrayHeader(len(s.SubjectStatuses)); err != nil {
 			return err

@@ -38,7 +38,7 @@ func (s *ModerationScheduleAction_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Action != nil, s.Extra, "action")
 	n += lexutil.Count(s.ModTool != nil, s.Extra, "modTool")
-	n += lexutil.Count(s.Subjects != nil, s.Extra, "subjects")
+	n += lexutil.Count(true, s.Extra, "subjects")
 	n += lexutil.Count(true, s.Extra, "createdBy")
 	n += lexutil.Count(s.Scheduling != nil, s.Extra, "scheduling")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -77,10 +77,10 @@ func (s *ModerationScheduleAction_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", s.Subjects != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "subjects", true); err != nil {
 		return err
 	}
-	if s.Subjects != nil {
+	{
 		e.WriteRaw([]byte("hsubjects"))
 		if err := e.WriteArrayHeader(len(s.Subjects)); err != nil {
 			return err
@@ -716,8 +716,8 @@ func (s *ModerationScheduleAction_ScheduledActionResults) MarshalDAGCBOR(e *data
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Failed != nil, s.Extra, "failed")
-	n += lexutil.Count(s.Succeeded != nil, s.Extra, "succeeded")
+	n += lexutil.Count(true, s.Extra, "failed")
+	n += lexutil.Count(true, s.Extra, "succeeded")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -732,10 +732,10 @@ func (s *ModerationScheduleAction_ScheduledActionResults) MarshalDAGCBOR(e *data
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failed", s.Failed != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failed", true); err != nil {
 		return err
 	}
-	if s.Failed != nil {
+	{
 		e.WriteRaw([]byte("ffailed"))
 		if err := e.WriteArrayHeader(len(s.Failed)); err != nil {
 			return err
@@ -748,10 +748,10 @@ func (s *ModerationScheduleAction_ScheduledActionResults) MarshalDAGCBOR(e *data
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "succeeded", s.Succeeded != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "succeeded", true); err != nil {
 		return err
 	}
-	if s.Succeeded != nil {
+	{
 		e.WriteRaw([]byte("isucceeded"))
 		if err := e.WriteArrayHeader(len(s.Succeeded)); err != nil {
 			return err

@@ -107,7 +107,7 @@ func (s *QueueGetAssignments_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Assignments != nil, s.Extra, "assignments")
+	n += lexutil.Count(true, s.Extra, "assignments")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -131,10 +131,10 @@ func (s *QueueGetAssignments_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "assignments", s.Assignments != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "assignments", true); err != nil {
 		return err
 	}
-	if s.Assignments != nil {
+	{
 		e.WriteRaw([]byte("kassignments"))
 		if err := e.WriteArrayHeader(len(s.Assignments)); err != nil {
 			return err

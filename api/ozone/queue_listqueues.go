@@ -108,7 +108,7 @@ func (s *QueueListQueues_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Queues != nil, s.Extra, "queues")
+	n += lexutil.Count(true, s.Extra, "queues")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -132,10 +132,10 @@ func (s *QueueListQueues_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "queues", s.Queues != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "queues", true); err != nil {
 		return err
 	}
-	if s.Queues != nil {
+	{
 		e.WriteRaw([]byte("fqueues"))
 		if err := e.WriteArrayHeader(len(s.Queues)); err != nil {
 			return err

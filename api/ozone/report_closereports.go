@@ -217,7 +217,7 @@ func (s *ReportCloseReports_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.ReportIds != nil, s.Extra, "reportIds")
+	n += lexutil.Count(true, s.Extra, "reportIds")
 	n += lexutil.Count(true, s.Extra, "closedCount")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -233,10 +233,10 @@ func (s *ReportCloseReports_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "reportIds", s.ReportIds != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "reportIds", true); err != nil {
 		return err
 	}
-	if s.ReportIds != nil {
+	{
 		e.WriteRaw([]byte("ireportIds"))
 		if err := e.WriteArrayHeader(len(s.ReportIds)); err != nil {
 			return err

@@ -114,7 +114,7 @@ func (s *ReportGetHistoricalStats_Output) MarshalDAGCBOR(e *data.Encoder) error 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Stats != nil, s.Extra, "stats")
+	n += lexutil.Count(true, s.Extra, "stats")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -130,10 +130,10 @@ func (s *ReportGetHistoricalStats_Output) MarshalDAGCBOR(e *data.Encoder) error 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "stats", s.Stats != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "stats", true); err != nil {
 		return err
 	}
-	if s.Stats != nil {
+	{
 		e.WriteRaw([]byte("estats"))
 		if err := e.WriteArrayHeader(len(s.Stats)); err != nil {
 			return err

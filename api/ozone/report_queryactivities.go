@@ -104,7 +104,7 @@ func (s *ReportQueryActivities_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Activities != nil, s.Extra, "activities")
+	n += lexutil.Count(true, s.Extra, "activities")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -128,10 +128,10 @@ func (s *ReportQueryActivities_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "activities", s.Activities != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "activities", true); err != nil {
 		return err
 	}
-	if s.Activities != nil {
+	{
 		e.WriteRaw([]byte("jactivities"))
 		if err := e.WriteArrayHeader(len(s.Activities)); err != nil {
 			return err

@@ -175,7 +175,7 @@ func (s *ReportQueryReports_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Reports != nil, s.Extra, "reports")
+	n += lexutil.Count(true, s.Extra, "reports")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -199,10 +199,10 @@ func (s *ReportQueryReports_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "reports", s.Reports != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "reports", true); err != nil {
 		return err
 	}
-	if s.Reports != nil {
+	{
 		e.WriteRaw([]byte("greports"))
 		if err := e.WriteArrayHeader(len(s.Reports)); err != nil {
 			return err

@@ -249,7 +249,7 @@ func (s *SafelinkQueryEvents_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Events != nil, s.Extra, "events")
+	n += lexutil.Count(true, s.Extra, "events")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -273,10 +273,10 @@ func (s *SafelinkQueryEvents_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "events", s.Events != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "events", true); err != nil {
 		return err
 	}
-	if s.Events != nil {
+	{
 		e.WriteRaw([]byte("fevents"))
 		if err := e.WriteArrayHeader(len(s.Events)); err != nil {
 			return err

@@ -336,7 +336,7 @@ func (s *SafelinkQueryRules_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Rules != nil, s.Extra, "rules")
+	n += lexutil.Count(true, s.Extra, "rules")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
@@ -352,10 +352,10 @@ func (s *SafelinkQueryRules_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "rules", s.Rules != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "rules", true); err != nil {
 		return err
 	}
-	if s.Rules != nil {
+	{
 		e.WriteRaw([]byte("erules"))
 		if err := e.WriteArrayHeader(len(s.Rules)); err != nil {
 			return err

@@ -34,7 +34,7 @@ func (s *SetDeleteValues_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(true, s.Extra, "name")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Values != nil, s.Extra, "values")
+	n += lexutil.Count(true, s.Extra, "values")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -58,10 +58,10 @@ func (s *SetDeleteValues_Input) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", s.Values != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", true); err != nil {
 		return err
 	}
-	if s.Values != nil {
+	{
 		e.WriteRaw([]byte("fvalues"))
 		if err := e.WriteArrayHeader(len(s.Values)); err != nil {
 			return err

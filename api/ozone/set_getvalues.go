@@ -81,7 +81,7 @@ func (s *SetGetValues_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n += lexutil.Count(s.Set != nil, s.Extra, "set")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Values != nil, s.Extra, "values")
+	n += lexutil.Count(true, s.Extra, "values")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -116,10 +116,10 @@ func (s *SetGetValues_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", s.Values != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "values", true); err != nil {
 		return err
 	}
-	if s.Values != nil {
+	{
 		e.WriteRaw([]byte("fvalues"))
 		if err := e.WriteArrayHeader(len(s.Values)); err != nil {
 			return err

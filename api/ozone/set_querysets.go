@@ -93,7 +93,7 @@ func (s *SetQuerySets_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Sets != nil, s.Extra, "sets")
+	n += lexutil.Count(true, s.Extra, "sets")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -101,10 +101,10 @@ func (s *SetQuerySets_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "sets", s.Sets != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "sets", true); err != nil {
 		return err
 	}
-	if s.Sets != nil {
+	{
 		e.WriteRaw([]byte("dsets"))
 		if err := e.WriteArrayHeader(len(s.Sets)); err != nil {
 			return err

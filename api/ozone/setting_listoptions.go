@@ -97,7 +97,7 @@ func (s *SettingListOptions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Options != nil, s.Extra, "options")
+	n += lexutil.Count(true, s.Extra, "options")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -121,10 +121,10 @@ func (s *SettingListOptions_Output) MarshalDAGCBOR(e *data.Encoder) error {
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "options", s.Options != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "options", true); err != nil {
 		return err
 	}
-	if s.Options != nil {
+	{
 		e.WriteRaw([]byte("goptions"))
 		if err := e.WriteArrayHeader(len(s.Options)); err != nil {
 			return err

@@ -32,7 +32,7 @@ func (s *SettingRemoveOptions_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Keys != nil, s.Extra, "keys")
+	n += lexutil.Count(true, s.Extra, "keys")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(true, s.Extra, "scope")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -40,10 +40,10 @@ func (s *SettingRemoveOptions_Input) MarshalDAGCBOR(e *data.Encoder) error {
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "keys", s.Keys != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "keys", true); err != nil {
 		return err
 	}
-	if s.Keys != nil {
+	{
 		e.WriteRaw([]byte("dkeys"))
 		if err := e.WriteArrayHeader(len(s.Keys)); err != nil {
 			return err

@@ -62,7 +62,7 @@ func (s *SignatureFindCorrelation_Output) MarshalDAGCBOR(e *data.Encoder) error 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Details != nil, s.Extra, "details")
+	n += lexutil.Count(true, s.Extra, "details")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -77,10 +77,10 @@ func (s *SignatureFindCorrelation_Output) MarshalDAGCBOR(e *data.Encoder) error 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "details", s.Details != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "details", true); err != nil {
 		return err
 	}
-	if s.Details != nil {
+	{
 		e.WriteRaw([]byte("gdetails"))
 		if err := e.WriteArrayHeader(len(s.Details)); err != nil {
 			return err

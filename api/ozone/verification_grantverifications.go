@@ -32,7 +32,7 @@ func (s *VerificationGrantVerifications_Input) MarshalDAGCBOR(e *data.Encoder) e
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Verifications != nil, s.Extra, "verifications")
+	n += lexutil.Count(true, s.Extra, "verifications")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func (s *VerificationGrantVerifications_Input) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", s.Verifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", true); err != nil {
 		return err
 	}
-	if s.Verifications != nil {
+	{
 		e.WriteRaw([]byte("mverifications"))
 		if err := e.WriteArrayHeader(len(s.Verifications)); err != nil {
 			return err
@@ -155,8 +155,8 @@ func (s *VerificationGrantVerifications_Output) MarshalDAGCBOR(e *data.Encoder) 
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.Verifications != nil, s.Extra, "verifications")
-	n += lexutil.Count(s.FailedVerifications != nil, s.Extra, "failedVerifications")
+	n += lexutil.Count(true, s.Extra, "verifications")
+	n += lexutil.Count(true, s.Extra, "failedVerifications")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -171,10 +171,10 @@ func (s *VerificationGrantVerifications_Output) MarshalDAGCBOR(e *data.Encoder) 
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", s.Verifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", true); err != nil {
 		return err
 	}
-	if s.Verifications != nil {
+	{
 		e.WriteRaw([]byte("mverifications"))
 		if err := e.WriteArrayHeader(len(s.Verifications)); err != nil {
 			return err
@@ -187,10 +187,10 @@ func (s *VerificationGrantVerifications_Output) MarshalDAGCBOR(e *data.Encoder) 
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failedVerifications", s.FailedVerifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failedVerifications", true); err != nil {
 		return err
 	}
-	if s.FailedVerifications != nil {
+	{
 		e.WriteRaw([]byte("sfailedVerifications"))
 		if err := e.WriteArrayHeader(len(s.FailedVerifications)); err != nil {
 			return err

@@ -124,7 +124,7 @@ func (s *VerificationListVerifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.Cursor != nil, s.Extra, "cursor")
-	n += lexutil.Count(s.Verifications != nil, s.Extra, "verifications")
+	n += lexutil.Count(true, s.Extra, "verifications")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -148,10 +148,10 @@ func (s *VerificationListVerifications_Output) MarshalDAGCBOR(e *data.Encoder) e
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", s.Verifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "verifications", true); err != nil {
 		return err
 	}
-	if s.Verifications != nil {
+	{
 		e.WriteRaw([]byte("mverifications"))
 		if err := e.WriteArrayHeader(len(s.Verifications)); err != nil {
 			return err

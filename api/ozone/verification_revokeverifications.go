@@ -32,7 +32,7 @@ func (s *VerificationRevokeVerifications_Input) MarshalDAGCBOR(e *data.Encoder) 
 	typ := s.LexiconTypeID
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
-	n += lexutil.Count(s.Uris != nil, s.Extra, "uris")
+	n += lexutil.Count(true, s.Extra, "uris")
 	n += lexutil.Count(typ != "", s.Extra, "$type")
 	n += lexutil.Count(s.RevokeReason != nil, s.Extra, "revokeReason")
 	if err := e.WriteMapHeader(n); err != nil {
@@ -40,10 +40,10 @@ func (s *VerificationRevokeVerifications_Input) MarshalDAGCBOR(e *data.Encoder) 
 	}
 	var err error
 	i := 0
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "uris", s.Uris != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "uris", true); err != nil {
 		return err
 	}
-	if s.Uris != nil {
+	{
 		e.WriteRaw([]byte("duris"))
 		if err := e.WriteArrayHeader(len(s.Uris)); err != nil {
 			return err
@@ -173,8 +173,8 @@ func (s *VerificationRevokeVerifications_Output) MarshalDAGCBOR(e *data.Encoder)
 	xk := lexutil.SortedKeys(s.Extra)
 	n := len(xk)
 	n += lexutil.Count(typ != "", s.Extra, "$type")
-	n += lexutil.Count(s.FailedRevocations != nil, s.Extra, "failedRevocations")
-	n += lexutil.Count(s.RevokedVerifications != nil, s.Extra, "revokedVerifications")
+	n += lexutil.Count(true, s.Extra, "failedRevocations")
+	n += lexutil.Count(true, s.Extra, "revokedVerifications")
 	if err := e.WriteMapHeader(n); err != nil {
 		return err
 	}
@@ -189,10 +189,10 @@ func (s *VerificationRevokeVerifications_Output) MarshalDAGCBOR(e *data.Encoder)
 			return err
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failedRevocations", s.FailedRevocations != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "failedRevocations", true); err != nil {
 		return err
 	}
-	if s.FailedRevocations != nil {
+	{
 		e.WriteRaw([]byte("qfailedRevocations"))
 		if err := e.WriteArrayHeader(len(s.FailedRevocations)); err != nil {
 			return err
@@ -205,10 +205,10 @@ func (s *VerificationRevokeVerifications_Output) MarshalDAGCBOR(e *data.Encoder)
 			}
 		}
 	}
-	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "revokedVerifications", s.RevokedVerifications != nil); err != nil {
+	if i, err = lexutil.FlushExtra(e, s.Extra, xk, i, "revokedVerifications", true); err != nil {
 		return err
 	}
-	if s.RevokedVerifications != nil {
+	{
 		e.WriteRaw([]byte("trevokedVerifications"))
 		if err := e.WriteArrayHeader(len(s.RevokedVerifications)); err != nil {
 			return err

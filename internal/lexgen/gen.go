@@ -587,17 +587,26 @@ type field struct {
 	goName  string
 	t       *gotype
 	ptr     bool // optional scalar held by pointer (nil when absent)
-	opt     bool // optional or nullable: written only when set
+	opt     bool // optional: written only when set (an explicit null is kept in Extra)
+	reqNull bool // required but nullable: always written, as null when nil
 	comment string
 }
 
-// present is the Go condition under which the field is written: pointers,
-// slices and any are written when non-nil, required scalars always.
+// present is the Go condition under which the field is written: required
+// scalars, arrays and byte strings and required nullable fields always;
+// optional pointers, slices and any when non-nil; required structs,
+// unions and any when non-nil (there is no value to invent for them).
 func (fl *field) present(recv string) string {
 	v := recv + "." + fl.goName
 	switch {
+	case fl.reqNull:
+		return "true"
 	case fl.ptr:
 		return v + " != nil"
+	case (fl.t.kind == kArray || fl.t.kind == kBytes) && !fl.opt:
+		// A required array or byte string is written even when nil, as
+		// empty: the lexicon requires the key (blobs: [] on #commit).
+		return "true"
 	case fl.t.kind == kStruct || fl.t.kind == kUnion || fl.t.kind == kArray || fl.t.kind == kBytes || fl.t.kind == kAny:
 		return v + " != nil"
 	}
@@ -730,7 +739,8 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 			}
 		}
 		notes = append(notes, constraints(ps)...)
-		fl.opt = !req || null
+		fl.opt = !req
+		fl.reqNull = req && null
 		fl.comment = strings.Join(notes, "; ")
 		fields = append(fields, fl)
 	}
@@ -808,7 +818,14 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 		} else if fl.ptr {
 			v = "*" + v
 		}
-		b.WriteString(indent(g.encVal(f, fl.t, v, 0), "\t\t"))
+		if fl.reqNull {
+			// The lexicon requires the key even when there is no value.
+			fmt.Fprintf(&b, "\t\tif s.%s == nil {\n\t\t\te.WriteNull()\n\t\t} else {\n", fl.goName)
+			b.WriteString(indent(g.encVal(f, fl.t, v, 0), "\t\t\t"))
+			b.WriteString("\t\t}\n")
+		} else {
+			b.WriteString(indent(g.encVal(f, fl.t, v, 0), "\t\t"))
+		}
 		b.WriteString("\t}\n")
 	}
 	b.WriteString("\treturn lexutil.WriteRest(e, s.Extra, xk, i)\n}\n\n")
@@ -820,7 +837,7 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 	// where code of this package allocates it, else on the first read.
 	var grouped []*field
 	for _, fl := range ordered {
-		if fl != typeField && !fl.opt && (fl.t.kind == kStruct || fl.t.kind == kUnion) {
+		if fl != typeField && !fl.opt && !fl.reqNull && (fl.t.kind == kStruct || fl.t.kind == kUnion) {
 			grouped = append(grouped, fl)
 		}
 	}
@@ -860,6 +877,9 @@ func (g *generator) genStruct(f *fileOut, tn string, obj *lexicon.Object, record
 		}
 		if fl.optional() {
 			fmt.Fprintf(&b, "\t\t\tif d.PeekNull() {\n\t\t\t\tif err := lexutil.ReadNullExtra(d, &s.Extra, %q); err != nil {\n\t\t\t\t\treturn err\n\t\t\t\t}\n\t\t\t\tbreak\n\t\t\t}\n", fl.key)
+		}
+		if fl.reqNull {
+			b.WriteString("\t\t\tif d.PeekNull() {\n\t\t\t\tif err := d.ReadNull(); err != nil {\n\t\t\t\t\treturn err\n\t\t\t\t}\n\t\t\t\tbreak\n\t\t\t}\n")
 		}
 		if gf, ok := group[fl]; ok {
 			fmt.Fprintf(&b, "\t\t\tif grp == nil {\n\t\t\t\tgrp = new(%s)\n\t\t\t}\n", pt)
