@@ -54,6 +54,10 @@ func (e *Error) ErrorName() string { return e.Name }
 // Status returns the HTTP status code.
 func (e *Error) Status() int { return e.HTTPStatus }
 
+// PublicMessage returns the message fit to send to the client: Message,
+// without the underlying cause (which may name internal hosts or keys).
+func (e *Error) PublicMessage() string { return e.Message }
+
 func (e *Error) Error() string {
 	s := e.Name + ": " + e.Message
 	if e.cause != nil {

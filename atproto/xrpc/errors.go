@@ -194,9 +194,21 @@ func nameForStatus(status int) string {
 	return "Unknown"
 }
 
+// NamedError is an error of another package that knows its XRPC name and
+// status, such as atproto/auth's token errors (401 BadJwtSignature, 400
+// ExpiredToken). A handler may return one as it is; the server answers
+// with its name and status, and with its PublicMessage, if it has one,
+// as the message (never the text of its cause).
+type NamedError interface {
+	error
+	ErrorName() string
+	Status() int
+}
+
 // asXRPCError turns any handler error into the *Error to send: an *Error
-// found in the chain as is, a body over the size limit as 413, anything
-// else as a bare 500 whose text stays in Err.
+// found in the chain as is, a NamedError with its name and status, a body
+// over the size limit as 413, anything else as a bare 500 whose text stays
+// in Err.
 func asXRPCError(err error) *Error {
 	var xe *Error
 	if errors.As(err, &xe) {
@@ -211,6 +223,14 @@ func asXRPCError(err error) *Error {
 			return &c
 		}
 		return xe
+	}
+	var ne NamedError
+	if errors.As(err, &ne) && ne.Status() >= 400 && ne.Status() <= 599 && ne.ErrorName() != "" {
+		msg := ne.ErrorName()
+		if pm, ok := ne.(interface{ PublicMessage() string }); ok && pm.PublicMessage() != "" {
+			msg = pm.PublicMessage()
+		}
+		return &Error{Status: ne.Status(), Name: ne.ErrorName(), Message: msg, Err: err}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
