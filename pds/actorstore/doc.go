@@ -1,0 +1,35 @@
+// Package actorstore is the per-account storage of the PDS: one SQLite file
+// per account holding the repository's blocks, an index of its records, the
+// current commit (the repo root) and an outbox of events not yet sequenced.
+//
+// # One write, one transaction, one fsync
+//
+// ApplyCommit stores everything a commit produced in a single write
+// transaction: its blocks, the record index changes, the new root and an
+// outbox row carrying the commit's encoded event. The database runs in WAL
+// mode with synchronous=FULL, so an acknowledged commit costs one fsync and
+// is durable together with its event. A crash can therefore leave only
+// outbox rows that the sequencer has not yet picked up, never a commit
+// without its event or an event without its commit. The sequencer reads them
+// with Outbox and removes them with AckOutbox once they are in the firehose
+// log.
+//
+// ApplyCommit checks that the stored root is the one the commit was built on
+// (its rev equals CommitResult.Since); otherwise it returns an error matching
+// ErrConcurrentWrite and writes nothing.
+//
+// # Building commits on the store
+//
+// Store implements repo.BlockStore. Repo.Commit writes its blocks through the
+// store it was given; a repo.Repo meant to be committed with ApplyCommit is
+// built on CommitStore, whose PutBlock keeps nothing, so that the blocks reach
+// the database only inside ApplyCommit (from CommitResult.Blocks).
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Reads go through the read-only
+// connection pool and never wait for writes. Writers of one account are
+// serialized by the account's lock (Lock and Unlock), which a caller holds
+// from opening the repository at Head to ApplyCommit; different accounts have
+// different files and locks and are written in parallel.
+package actorstore

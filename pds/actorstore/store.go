@@ -1,0 +1,420 @@
+package actorstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/welkin-atproto/welkin/atproto/data"
+	"github.com/welkin-atproto/welkin/atproto/repo"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/internal/sqldb"
+)
+
+// Component is the name under which the store's migrations are recorded.
+const Component = "actorstore"
+
+// FileName is the name of an account's database file inside its directory.
+const FileName = "store.sqlite"
+
+const (
+	// DefaultListLimit is the page size of ListRecords when limit <= 0
+	// (com.atproto.repo.listRecords: "limit ... default: 50").
+	DefaultListLimit = 50
+	// MaxListLimit bounds the page size of ListRecords
+	// (com.atproto.repo.listRecords: "limit ... maximum: 100").
+	MaxListLimit = 100
+	// MaxOutboxBatch bounds the rows one Outbox call returns.
+	MaxOutboxBatch = 1000
+)
+
+// KindCommit is the outbox kind of a #commit event body.
+const KindCommit = "commit"
+
+var (
+	// ErrConcurrentWrite: the stored root is not the one a commit was built
+	// on; another write landed first. Nothing was written.
+	ErrConcurrentWrite = errors.New("concurrent write to repository")
+	// ErrInvalidCommit: a CommitResult given to ApplyCommit is malformed.
+	ErrInvalidCommit = errors.New("invalid commit result")
+)
+
+// ConcurrentWriteError is the error ApplyCommit returns when the stored
+// root's rev is not the commit's Since. It matches ErrConcurrentWrite.
+type ConcurrentWriteError struct {
+	DID   syntax.DID
+	Since syntax.TID // the rev the commit was built on ("" for the first)
+	Head  string     // the stored rev ("" when there is no root)
+}
+
+func (e *ConcurrentWriteError) Error() string {
+	return fmt.Sprintf("%v: %s: commit built on rev %q, stored head is rev %q",
+		ErrConcurrentWrite, e.DID, e.Since, e.Head)
+}
+
+// Is reports whether target is ErrConcurrentWrite.
+func (e *ConcurrentWriteError) Is(target error) bool { return target == ErrConcurrentWrite }
+
+var migrations = []sqldb.Migration{
+	{
+		Version: 1,
+		SQL: `
+CREATE TABLE blocks (
+	cid  BLOB PRIMARY KEY,
+	data BLOB NOT NULL,
+	rev  TEXT NOT NULL
+);
+CREATE TABLE records (
+	collection TEXT NOT NULL,
+	rkey       TEXT NOT NULL,
+	cid        BLOB NOT NULL,
+	rev        TEXT NOT NULL,
+	PRIMARY KEY (collection, rkey)
+);
+CREATE TABLE repo_root (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	cid BLOB NOT NULL,
+	rev TEXT NOT NULL
+);
+CREATE TABLE outbox (
+	id   INTEGER PRIMARY KEY AUTOINCREMENT,
+	rev  TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	body BLOB NOT NULL
+);`,
+	},
+}
+
+// Store is the database of one account.
+type Store struct {
+	did syntax.DID
+	db  *sqldb.DB
+	mu  sync.Mutex // the account's write lock; see Lock
+}
+
+var _ repo.BlockStore = (*Store)(nil)
+
+// Dir returns the directory, under dir, that holds the database of did.
+func Dir(dir string, did syntax.DID) string {
+	return filepath.Join(dir, strings.ReplaceAll(string(did), ":", "_"))
+}
+
+// Open opens, creating it if needed, the database of did under dir
+// (Dir(dir, did)/FileName, mode 0600) and brings its schema up to date.
+func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
+	if _, err := syntax.ParseDID(string(did)); err != nil {
+		return nil, fmt.Errorf("actorstore: %w", err)
+	}
+	if dir == "" {
+		return nil, errors.New("actorstore: empty data directory")
+	}
+	path := filepath.Join(Dir(dir, did), FileName)
+	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncFull})
+	if err != nil {
+		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
+	}
+	if err := sqldb.Migrate(ctx, db, Component, migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("actorstore: migrate %s: %w", did, err)
+	}
+	return &Store{did: did, db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DID returns the account the store belongs to.
+func (s *Store) DID() syntax.DID { return s.did }
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Lock takes the account's write lock. A writer holds it from reading Head
+// (and opening the repository there) until ApplyCommit returns, so that
+// writes of one account never race; ApplyCommit's Since check still refuses
+// a commit built on a stale head.
+func (s *Store) Lock() { s.mu.Lock() }
+
+// Unlock releases the account's write lock.
+func (s *Store) Unlock() { s.mu.Unlock() }
+
+// GetBlock implements repo.BlockStore, reading through the read-only pool.
+func (s *Store) GetBlock(ctx context.Context, c data.CID) ([]byte, error) {
+	var b []byte
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT data FROM blocks WHERE cid = ?`, c.Bytes()).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &repo.MissingBlockError{CID: c, Context: "actor store " + string(s.did)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("actorstore: get block %s: %w", c, err)
+	}
+	return b, nil
+}
+
+// PutBlock implements repo.BlockStore: it stores one block in its own
+// transaction, with an empty rev. Commits are written with ApplyCommit
+// instead, which stores all of a commit's blocks in one transaction.
+func (s *Store) PutBlock(ctx context.Context, c data.CID, b []byte) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, '') ON CONFLICT (cid) DO NOTHING`,
+			c.Bytes(), b)
+		return err
+	})
+}
+
+// CommitStore returns the view of the store a repo.Repo is built on when its
+// commits are stored with ApplyCommit: it reads from the store and its
+// PutBlock keeps nothing, since ApplyCommit writes CommitResult.Blocks in
+// the commit's transaction. After a commit that ApplyCommit refused, the
+// repository must be reopened at Head.
+func (s *Store) CommitStore() repo.BlockStore { return commitStore{s} }
+
+type commitStore struct{ s *Store }
+
+func (c commitStore) GetBlock(ctx context.Context, cid data.CID) ([]byte, error) {
+	return c.s.GetBlock(ctx, cid)
+}
+
+func (commitStore) PutBlock(context.Context, data.CID, []byte) error { return nil }
+
+// Head returns the CID and rev of the current commit; ok is false when the
+// repository has no commit yet.
+func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
+	var cb []byte
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT cid, rev FROM repo_root WHERE id = 1`).Scan(&cb, &rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.CID{}, "", false, nil
+	}
+	if err != nil {
+		return data.CID{}, "", false, fmt.Errorf("actorstore: head: %w", err)
+	}
+	commitCID, err = data.CIDFromBytes(cb)
+	if err != nil {
+		return data.CID{}, "", false, fmt.Errorf("actorstore: head: stored cid: %w", err)
+	}
+	return commitCID, rev, true, nil
+}
+
+// ApplyCommit stores a commit and its event in one write transaction: the
+// blocks of res.Blocks (tagged with res.Rev), the record index changes of
+// res.Ops, the new root (res.CID, res.Rev) and an outbox row (kind
+// KindCommit) holding event, the encoded event body to be sequenced. The
+// stored root's rev must equal res.Since (no root when Since is empty);
+// otherwise the error matches ErrConcurrentWrite and nothing is written.
+func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event []byte) error {
+	if res == nil || !res.CID.Defined() || res.Rev == "" {
+		return fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
+	}
+	if event == nil {
+		event = []byte{}
+	}
+	type recOp struct {
+		del             bool
+		collection, key string
+		cid             []byte
+	}
+	ops := make([]recOp, 0, len(res.Ops))
+	for _, op := range res.Ops {
+		col, rkey, err := repo.ParseRecordPath(op.Path)
+		if err != nil {
+			return fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
+		}
+		o := recOp{collection: string(col), key: string(rkey)}
+		switch op.Action {
+		case repo.ActionCreate, repo.ActionUpdate:
+			if op.CID == nil || !op.CID.Defined() {
+				return fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
+			}
+			o.cid = op.CID.Bytes()
+		case repo.ActionDelete:
+			o.del = true
+		default:
+			return fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
+		}
+		ops = append(ops, o)
+	}
+	rev := string(res.Rev)
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var head string
+		err := tx.QueryRowContext(ctx, `SELECT rev FROM repo_root WHERE id = 1`).Scan(&head)
+		hasRoot := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("actorstore: read root: %w", err)
+		}
+		if hasRoot != (res.Since != "") || head != string(res.Since) {
+			return &ConcurrentWriteError{DID: s.did, Since: res.Since, Head: head}
+		}
+		if len(res.Blocks) > 0 {
+			st, err := tx.PrepareContext(ctx,
+				`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for c, b := range res.Blocks {
+				if _, err := st.ExecContext(ctx, c.Bytes(), b, rev); err != nil {
+					return fmt.Errorf("actorstore: put block %s: %w", c, err)
+				}
+			}
+		}
+		for _, o := range ops {
+			var err error
+			if o.del {
+				_, err = tx.ExecContext(ctx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
+			} else {
+				_, err = tx.ExecContext(ctx,
+					`INSERT INTO records (collection, rkey, cid, rev) VALUES (?, ?, ?, ?)
+					 ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
+					o.collection, o.key, o.cid, rev)
+			}
+			if err != nil {
+				return fmt.Errorf("actorstore: index %s/%s: %w", o.collection, o.key, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO repo_root (id, cid, rev) VALUES (1, ?, ?)
+			 ON CONFLICT (id) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
+			res.CID.Bytes(), rev); err != nil {
+			return fmt.Errorf("actorstore: set root: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`, rev, KindCommit, event); err != nil {
+			return fmt.Errorf("actorstore: outbox: %w", err)
+		}
+		return nil
+	})
+}
+
+// OutboxRow is an event stored with its commit and not yet sequenced.
+type OutboxRow struct {
+	ID   int64 // increasing in the order the commits were written
+	Rev  string
+	Kind string // KindCommit
+	Body []byte
+}
+
+// Outbox returns up to limit (at most MaxOutboxBatch; limit <= 0 means
+// MaxOutboxBatch) outbox rows with IDs above afterID, in ID order.
+func (s *Store) Outbox(ctx context.Context, afterID int64, limit int) ([]OutboxRow, error) {
+	if limit <= 0 || limit > MaxOutboxBatch {
+		limit = MaxOutboxBatch
+	}
+	rows, err := s.db.Reader().QueryContext(ctx,
+		`SELECT id, rev, kind, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("actorstore: outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxRow
+	for rows.Next() {
+		var r OutboxRow
+		if err := rows.Scan(&r.ID, &r.Rev, &r.Kind, &r.Body); err != nil {
+			return nil, fmt.Errorf("actorstore: outbox: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("actorstore: outbox: %w", err)
+	}
+	return out, nil
+}
+
+// AckOutbox deletes the outbox rows with IDs up to uptoID, once sequenced.
+func (s *Store) AckOutbox(ctx context.Context, uptoID int64) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id <= ?`, uptoID)
+		if err != nil {
+			return fmt.Errorf("actorstore: ack outbox: %w", err)
+		}
+		return nil
+	})
+}
+
+// GetRecord returns the CID and bytes of the current record at
+// collection/rkey, or an error matching repo.ErrRecordNotFound.
+func (s *Store) GetRecord(ctx context.Context, collection syntax.NSID, rkey syntax.RecordKey) (data.CID, []byte, error) {
+	var cb, b []byte
+	err := s.db.Reader().QueryRowContext(ctx,
+		`SELECT r.cid, b.data FROM records r LEFT JOIN blocks b ON b.cid = r.cid
+		 WHERE r.collection = ? AND r.rkey = ?`, string(collection), string(rkey)).Scan(&cb, &b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.CID{}, nil, fmt.Errorf("actorstore: %s/%s: %w", collection, rkey, repo.ErrRecordNotFound)
+	}
+	if err != nil {
+		return data.CID{}, nil, fmt.Errorf("actorstore: get record: %w", err)
+	}
+	c, err := data.CIDFromBytes(cb)
+	if err != nil {
+		return data.CID{}, nil, fmt.Errorf("actorstore: get record: stored cid: %w", err)
+	}
+	if b == nil {
+		return data.CID{}, nil, &repo.MissingBlockError{CID: c, Context: "record " + repo.RecordPath(collection, rkey)}
+	}
+	return c, b, nil
+}
+
+// RecordRef is one entry of ListRecords.
+type RecordRef struct {
+	RKey syntax.RecordKey
+	CID  data.CID
+}
+
+// ListRecords lists up to limit records of collection (DefaultListLimit
+// when limit <= 0, at most MaxListLimit) in record key order, or reverse
+// order, starting after the record key cursor ("" for the start). The
+// returned cursor is the last key listed when the page is full, "" when the
+// listing is complete.
+func (s *Store) ListRecords(ctx context.Context, collection syntax.NSID, cursor string, limit int, reverse bool) ([]RecordRef, string, error) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	q := `SELECT rkey, cid FROM records WHERE collection = ?`
+	args := []any{string(collection)}
+	switch {
+	case cursor != "" && reverse:
+		q += ` AND rkey < ?`
+		args = append(args, cursor)
+	case cursor != "":
+		q += ` AND rkey > ?`
+		args = append(args, cursor)
+	}
+	if reverse {
+		q += ` ORDER BY rkey DESC`
+	} else {
+		q += ` ORDER BY rkey`
+	}
+	q += ` LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.db.Reader().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("actorstore: list records: %w", err)
+	}
+	defer rows.Close()
+	var out []RecordRef
+	for rows.Next() {
+		var k string
+		var cb []byte
+		if err := rows.Scan(&k, &cb); err != nil {
+			return nil, "", fmt.Errorf("actorstore: list records: %w", err)
+		}
+		c, err := data.CIDFromBytes(cb)
+		if err != nil {
+			return nil, "", fmt.Errorf("actorstore: list records: stored cid: %w", err)
+		}
+		out = append(out, RecordRef{RKey: syntax.RecordKey(k), CID: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("actorstore: list records: %w", err)
+	}
+	next := ""
+	if len(out) == limit {
+		next = string(out[len(out)-1].RKey)
+	}
+	return out, next, nil
+}
