@@ -77,10 +77,7 @@ func runLexCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fset, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "welkin lex check: no schema files given")
@@ -259,10 +256,7 @@ func runLexValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fset, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "welkin lex validate: want exactly one record file (or - for stdin)")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -85,10 +84,7 @@ func simpleRepoArgs(verb, usage string, args []string, minArgs, maxArgs int, std
 	fs.Usage = func() { fmt.Fprintln(stderr, "usage: welkin repo "+verb+" "+usage) }
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, 0
-		}
-		return nil, 2
+		return nil, flagExitCode(err)
 	}
 	if len(pos) < minArgs || len(pos) > maxArgs {
 		fmt.Fprintf(stderr, "welkin repo %s: wrong number of arguments\n", verb)
@@ -160,10 +156,7 @@ func runRepoVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "welkin repo verify: want exactly one CAR file")

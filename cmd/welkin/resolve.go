@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,10 +38,7 @@ func runResolve(args []string, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "welkin resolve: want exactly one handle or DID")
@@ -112,27 +108,4 @@ func handleInvalidReason(ctx context.Context, r identity.Resolver, ident *identi
 		return fmt.Sprintf("declared handle %s resolves to %s, not to this DID", declared, did)
 	}
 	return fmt.Sprintf("declared handle %s could not be verified", declared)
-}
-
-// parseInterleaved parses flags that may come before or after the
-// positional arguments ("welkin resolve alice.test --plc-url URL"), which
-// the flag package alone does not allow. A lone "--" ends flag parsing.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// fs.Parse consumed a "--" if it stopped there; everything after
-		// it is positional.
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }

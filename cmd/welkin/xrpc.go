@@ -56,10 +56,7 @@ func runXRPCWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "welkin xrpc: "+format+"\n", a...)
