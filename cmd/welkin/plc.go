@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,10 +39,7 @@ func runPLC(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "welkin plc: unexpected argument %q\n", fs.Arg(0))
@@ -83,10 +79,7 @@ func runPLCLog(args []string, stdout, stderr io.Writer) int {
 		did, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExitCode(err)
 	}
 	if did == "" && fs.NArg() > 0 {
 		did = fs.Arg(0)
