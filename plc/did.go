@@ -103,13 +103,8 @@ func (s *Server) handleData(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
-	did, ok := pathDID(w, r)
+	log, ok := s.registeredLog(w, r)
 	if !ok {
-		return
-	}
-	log, err := s.st.AuditLog(r.Context(), did)
-	if err != nil {
-		s.internalError(w, r, err)
 		return
 	}
 	ops := make([]plc.Op, 0, len(log))
@@ -118,28 +113,33 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 			ops = append(ops, e.Operation)
 		}
 	}
-	if len(ops) == 0 {
-		notRegistered(w, did)
-		return
-	}
 	writeJSON(w, http.StatusOK, ops)
 }
 
 func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
+	if log, ok := s.registeredLog(w, r); ok {
+		writeJSON(w, http.StatusOK, log)
+	}
+}
+
+// registeredLog reads the audit log of the DID in the request path. It
+// answers the request itself (bad DID, not registered, store failure) and
+// returns false when there is no log to serve.
+func (s *Server) registeredLog(w http.ResponseWriter, r *http.Request) ([]plc.AuditEntry, bool) {
 	did, ok := pathDID(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	log, err := s.st.AuditLog(r.Context(), did)
 	if err != nil {
 		s.internalError(w, r, err)
-		return
+		return nil, false
 	}
 	if len(log) == 0 {
 		notRegistered(w, did)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, log)
+	return log, true
 }
 
 func (s *Server) handleLastOp(w http.ResponseWriter, r *http.Request) {
