@@ -18,6 +18,36 @@
 // (its rev equals CommitResult.Since); otherwise it returns an error matching
 // ErrConcurrentWrite and writes nothing.
 //
+// # The record index beyond the MST
+//
+// Besides each record's CID, ApplyCommit keeps in the same transaction what
+// the PDS needs to know about record contents without reading them: the
+// blobs each record references (record_blobs) and the backlinks of follows,
+// blocks, likes and reposts (the subject they point to, so that duplicates
+// can be found with BacklinkConflicts). Record blocks are decoded only when
+// they can hold either: a record whose bytes lack the DAG-CBOR key
+// "mimeType", which every blob reference carries, and that is not of a
+// backlink collection is not decoded at all.
+//
+// # Blobs
+//
+// Blob bytes live in the PDS's blob store; this store keeps their metadata
+// (MIME type, size, and the blob store's temporary key while no record
+// references them). PutTempBlob records an upload. When a commit stores a
+// record referencing a blob, the blob is marked permanent in the same
+// transaction; the caller has made its bytes permanent before. A blob whose
+// last reference goes (record deleted or updated) is queued in the same
+// transaction in a durable deletion queue, which BlobGarbage and
+// DeleteBlobs drain under the account's write lock: a crash never leaves a
+// referenced blob deleted, at worst an unreferenced one kept until the next
+// pass. ListMissingBlobs lists referenced blobs never uploaded, as after an
+// import.
+//
+// # Imports
+//
+// ReplaceRepo swaps the whole repository for another (blocks, records,
+// index) in one transaction, with a #sync event (outbox kind KindSync).
+//
 // # Building commits on the store
 //
 // Store implements repo.BlockStore. Repo.Commit writes its blocks through the

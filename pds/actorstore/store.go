@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/repo"
@@ -32,8 +33,14 @@ const (
 	MaxOutboxBatch = 1000
 )
 
-// KindCommit is the outbox kind of a #commit event body.
-const KindCommit = "commit"
+// Outbox kinds: the event an outbox row's body encodes.
+const (
+	// KindCommit is the outbox kind of a #commit event body.
+	KindCommit = "commit"
+	// KindSync is the outbox kind of a #sync event body, written by
+	// ReplaceRepo.
+	KindSync = "sync"
+)
 
 var (
 	// ErrConcurrentWrite: the stored root is not the one a commit was built
@@ -87,6 +94,38 @@ CREATE TABLE outbox (
 	body BLOB NOT NULL
 );`,
 	},
+	{
+		// Version 2: blob metadata and the record index beyond the MST
+		// (blob references, backlinks). See blobs.go and index.go.
+		Version: 2,
+		SQL: `
+CREATE TABLE blobs (
+	cid        BLOB PRIMARY KEY,
+	mime       TEXT NOT NULL,
+	size       INTEGER NOT NULL,
+	temp_key   TEXT,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX blobs_temp ON blobs (created_at) WHERE temp_key IS NOT NULL;
+CREATE TABLE record_blobs (
+	blob_cid   BLOB NOT NULL,
+	collection TEXT NOT NULL,
+	rkey       TEXT NOT NULL,
+	PRIMARY KEY (blob_cid, collection, rkey)
+);
+CREATE INDEX record_blobs_record ON record_blobs (collection, rkey);
+CREATE TABLE blob_gc (
+	cid BLOB PRIMARY KEY
+);
+CREATE TABLE backlinks (
+	collection TEXT NOT NULL,
+	rkey       TEXT NOT NULL,
+	path       TEXT NOT NULL,
+	link_to    TEXT NOT NULL,
+	PRIMARY KEY (collection, rkey, path)
+);
+CREATE INDEX backlinks_link ON backlinks (link_to, path, collection);`,
+	},
 }
 
 // Store is the database of one account.
@@ -94,6 +133,9 @@ type Store struct {
 	did syntax.DID
 	db  *sqldb.DB
 	mu  sync.Mutex // the account's write lock; see Lock
+	// gcPending is set when blob_gc may hold rows: blobs that lost their
+	// last reference (see BlobGarbage).
+	gcPending atomic.Bool
 }
 
 var _ repo.BlockStore = (*Store)(nil)
@@ -121,7 +163,14 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("actorstore: migrate %s: %w", did, err)
 	}
-	return &Store{did: did, db: db}, nil
+	s := &Store{did: did, db: db}
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM blob_gc LIMIT 1)`).Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
+	}
+	s.gcPending.Store(n > 0)
+	return s, nil
 }
 
 // Close closes the database.
@@ -206,6 +255,12 @@ func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bo
 // KindCommit) holding event, the encoded event body to be sequenced. The
 // stored root's rev must equal res.Since (no root when Since is empty);
 // otherwise the error matches ErrConcurrentWrite and nothing is written.
+//
+// The same transaction keeps the record index beyond the MST up to date:
+// the blobs each created or updated record references (which are marked
+// permanent, so the caller must have made their bytes permanent first) and
+// its backlinks. Blobs that lose their last reference are queued for
+// deletion (see BlobGarbage).
 func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event []byte) error {
 	if res == nil || !res.CID.Defined() || res.Rev == "" {
 		return fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
@@ -219,35 +274,46 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 		cid             []byte
 	}
 	ops := make([]recOp, 0, len(res.Ops))
+	var index []indexOp
 	for _, op := range res.Ops {
 		col, rkey, err := repo.ParseRecordPath(op.Path)
 		if err != nil {
 			return fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
 		}
 		o := recOp{collection: string(col), key: string(rkey)}
+		ix := indexOp{collection: o.collection, rkey: o.key}
 		switch op.Action {
 		case repo.ActionCreate, repo.ActionUpdate:
 			if op.CID == nil || !op.CID.Defined() {
 				return fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
 			}
 			o.cid = op.CID.Bytes()
+			b, ok := res.Blocks[*op.CID]
+			if !ok {
+				return fmt.Errorf("actorstore: %w: %s of %q without its record block", ErrInvalidCommit, op.Action, op.Path)
+			}
+			ix.idx, err = indexRecord(o.collection, b)
+			if err != nil {
+				return &RecordError{Path: op.Path, Err: err}
+			}
+			ix.replace = op.Action == repo.ActionUpdate
 		case repo.ActionDelete:
 			o.del = true
+			ix.del, ix.replace = true, true
 		default:
 			return fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
 		}
 		ops = append(ops, o)
+		if ix.replace || len(ix.idx.blobs) > 0 || len(ix.idx.links) > 0 {
+			index = append(index, ix)
+		}
 	}
 	rev := string(res.Rev)
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		var head string
-		err := tx.QueryRowContext(ctx, `SELECT rev FROM repo_root WHERE id = 1`).Scan(&head)
-		hasRoot := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("actorstore: read root: %w", err)
-		}
-		if hasRoot != (res.Since != "") || head != string(res.Since) {
-			return &ConcurrentWriteError{DID: s.did, Since: res.Since, Head: head}
+	var queued bool
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		queued = false
+		if err := checkSince(ctx, tx, s.did, res.Since); err != nil {
+			return err
 		}
 		if len(res.Blocks) > 0 {
 			st, err := tx.PrepareContext(ctx,
@@ -276,25 +342,61 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 				return fmt.Errorf("actorstore: index %s/%s: %w", o.collection, o.key, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO repo_root (id, cid, rev) VALUES (1, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
-			res.CID.Bytes(), rev); err != nil {
-			return fmt.Errorf("actorstore: set root: %w", err)
+		if len(index) > 0 {
+			var err error
+			if queued, err = applyIndex(ctx, tx, index, true); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`, rev, KindCommit, event); err != nil {
-			return fmt.Errorf("actorstore: outbox: %w", err)
+		if err := setRoot(ctx, tx, res.CID, rev); err != nil {
+			return err
 		}
-		return nil
+		return appendOutbox(ctx, tx, rev, KindCommit, event)
 	})
+	if err == nil && queued {
+		s.gcPending.Store(true)
+	}
+	return err
+}
+
+// checkSince makes sure the stored root's rev is since (no root when since
+// is empty), the head a new commit was built on.
+func checkSince(ctx context.Context, tx *sql.Tx, did syntax.DID, since syntax.TID) error {
+	var head string
+	err := tx.QueryRowContext(ctx, `SELECT rev FROM repo_root WHERE id = 1`).Scan(&head)
+	hasRoot := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("actorstore: read root: %w", err)
+	}
+	if hasRoot != (since != "") || head != string(since) {
+		return &ConcurrentWriteError{DID: did, Since: since, Head: head}
+	}
+	return nil
+}
+
+func setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string) error {
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO repo_root (id, cid, rev) VALUES (1, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
+		c.Bytes(), rev); err != nil {
+		return fmt.Errorf("actorstore: set root: %w", err)
+	}
+	return nil
+}
+
+func appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, event []byte) error {
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`, rev, kind, event); err != nil {
+		return fmt.Errorf("actorstore: outbox: %w", err)
+	}
+	return nil
 }
 
 // OutboxRow is an event stored with its commit and not yet sequenced.
 type OutboxRow struct {
 	ID   int64 // increasing in the order the commits were written
 	Rev  string
-	Kind string // KindCommit
+	Kind string // KindCommit or KindSync
 	Body []byte
 }
 
