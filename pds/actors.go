@@ -1,0 +1,165 @@
+package pds
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/welkin-atproto/welkin/atproto/repo"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/pds/actorstore"
+)
+
+// maxOpenActors bounds how many account databases stay open. Each open
+// store holds SQLite connections and page cache; accounts beyond this are
+// closed when idle, least recently used first, and reopened on demand.
+const maxOpenActors = 256
+
+// actors opens and caches the per-account stores. A store borrowed with
+// get is never closed until its release function has been called.
+type actors struct {
+	dir string
+
+	mu    sync.Mutex
+	open  map[syntax.DID]*actorEntry
+	lru   *list.List // of *actorEntry, most recently released at the front
+	limit int
+	// opening serializes the open of one DID, so that two callers never
+	// open the same file twice.
+	opening map[syntax.DID]chan struct{}
+}
+
+type actorEntry struct {
+	st *actorstore.Store
+	// repo is the account's repository at its stored head, kept open
+	// between writes so that its MST nodes stay decoded. Only the holder
+	// of the store's write lock (Store.Lock) touches it.
+	repo *repo.Repo
+	refs int
+	elem *list.Element // in lru while refs == 0
+}
+
+func newActors(dir string) *actors {
+	return &actors{dir: dir, open: map[syntax.DID]*actorEntry{}, lru: list.New(),
+		limit: maxOpenActors, opening: map[syntax.DID]chan struct{}{}}
+}
+
+// get returns the store of did, opening (and creating) it if needed. The
+// caller must call release when done with it.
+func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, func(), error) {
+	for {
+		a.mu.Lock()
+		if e, ok := a.open[did]; ok {
+			e.refs++
+			if e.elem != nil {
+				a.lru.Remove(e.elem)
+				e.elem = nil
+			}
+			a.mu.Unlock()
+			return e.st, a.releaser(did, e), nil
+		}
+		if ch, ok := a.opening[did]; ok {
+			a.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		a.opening[did] = ch
+		a.mu.Unlock()
+
+		st, err := actorstore.Open(ctx, a.dir, did)
+
+		a.mu.Lock()
+		delete(a.opening, did)
+		close(ch)
+		if err != nil {
+			a.mu.Unlock()
+			return nil, nil, err
+		}
+		e := &actorEntry{st: st, refs: 1}
+		a.open[did] = e
+		a.evictLocked()
+		a.mu.Unlock()
+		return st, a.releaser(did, e), nil
+	}
+}
+
+func (a *actors) releaser(did syntax.DID, e *actorEntry) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			e.refs--
+			if e.refs == 0 && a.open[did] == e {
+				e.elem = a.lru.PushFront(did)
+				a.evictLocked()
+			}
+		})
+	}
+}
+
+// evictLocked closes idle stores beyond the limit.
+func (a *actors) evictLocked() {
+	for len(a.open) > a.limit {
+		back := a.lru.Back()
+		if back == nil {
+			return
+		}
+		did := back.Value.(syntax.DID)
+		a.lru.Remove(back)
+		e := a.open[did]
+		delete(a.open, did)
+		e.st.Close()
+	}
+}
+
+// entry returns the cache entry of an open store; the caller must hold a
+// reference to it (from get).
+func (a *actors) entry(did syntax.DID) *actorEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.open[did]
+}
+
+// exists reports whether did has a store on disk.
+func (a *actors) exists(did syntax.DID) bool {
+	_, err := os.Stat(actorstore.Dir(a.dir, did))
+	return err == nil
+}
+
+// remove closes and deletes the store of did (account deletion). It fails
+// if the store is in use.
+func (a *actors) remove(did syntax.DID) error {
+	a.mu.Lock()
+	if e, ok := a.open[did]; ok {
+		if e.refs > 0 {
+			a.mu.Unlock()
+			return fmt.Errorf("pds: account store of %s is in use", did)
+		}
+		if e.elem != nil {
+			a.lru.Remove(e.elem)
+		}
+		delete(a.open, did)
+		e.st.Close()
+	}
+	a.mu.Unlock()
+	return os.RemoveAll(actorstore.Dir(a.dir, did))
+}
+
+// closeAll closes every open store.
+func (a *actors) closeAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for did, e := range a.open {
+		e.st.Close()
+		delete(a.open, did)
+	}
+	a.lru.Init()
+}

@@ -1,0 +1,61 @@
+package pds
+
+import (
+	"context"
+	"time"
+
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+)
+
+// tempBlobTTL is how long an uploaded blob waits to be referenced by a
+// record before it is deleted (the reference PDS keeps them an hour).
+const tempBlobTTL = time.Hour
+
+// startBackground starts the PDS's background work: sequencing the events
+// a crash left in account outboxes, and periodic clean-up.
+func (s *Server) startBackground(ctx context.Context) {
+	s.goBackground(func() {
+		if err := s.recoverOutboxes(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("pds: recovering unsequenced events", "err", err)
+		}
+	})
+	s.goBackground(func() {
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				now := s.cfg.Now()
+				if err := s.blobs.CleanTemp(ctx, now.Add(-tempBlobTTL)); err != nil && ctx.Err() == nil {
+					s.log.Warn("pds: cleaning temporary blobs", "err", err)
+				}
+				if err := s.accounts.DeleteExpiredRefreshTokens(ctx, now); err != nil && ctx.Err() == nil {
+					s.log.Warn("pds: deleting expired refresh tokens", "err", err)
+				}
+			}
+		}
+	})
+}
+
+// recoverOutboxes hands every account to the sequencer, which sequences
+// whatever events a crash left unsequenced in their outboxes.
+func (s *Server) recoverOutboxes(ctx context.Context) error {
+	var dids []syntax.DID
+	cursor := ""
+	for {
+		page, next, err := s.accounts.ListAccounts(ctx, cursor, 1000)
+		if err != nil {
+			return err
+		}
+		for _, a := range page {
+			dids = append(dids, a.DID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return s.seq.Recover(ctx, dids)
+}

@@ -1,0 +1,228 @@
+package pds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/welkin-atproto/welkin/api/atproto"
+	"github.com/welkin-atproto/welkin/api/lexutil"
+	"github.com/welkin-atproto/welkin/atproto/crypto"
+	"github.com/welkin-atproto/welkin/atproto/data"
+	"github.com/welkin-atproto/welkin/atproto/repo"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/atproto/xrpc"
+	"github.com/welkin-atproto/welkin/pds/actorstore"
+	"github.com/welkin-atproto/welkin/pds/store"
+)
+
+// commitOpts are the conditions and extras of one repository write.
+type commitOpts struct {
+	// SwapCommit, when set, must be the CID of the current commit
+	// (com.atproto.repo.* swapCommit); otherwise the write fails with
+	// InvalidSwap.
+	SwapCommit *data.CID
+	// Check runs with the account's write lock held and the repository
+	// open at its current head, before the writes are applied: the place
+	// for swapRecord checks and for resolving a write's action against the
+	// current state.
+	Check func(ctx context.Context, r *repo.Repo) error
+	// AfterApply runs inside the account's write lock after the commit is
+	// durable, with its result (for blob bookkeeping that must follow the
+	// commit).
+	AfterApply func(ctx context.Context, st *actorstore.Store, res *repo.CommitResult) error
+}
+
+// commitWrites applies writes to the repository of did as one signed
+// commit, stores it with its #commit event in the account's database (one
+// transaction, one fsync) and hands the event to the sequencer. Writes to
+// one account are serialized; different accounts commit in parallel.
+func (s *Server) commitWrites(ctx context.Context, did syntax.DID, writes []repo.RecordWrite, o commitOpts) (*repo.CommitResult, error) {
+	key, err := s.signingKey(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	st, release, err := s.actors.get(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	e := s.actors.entry(did)
+
+	st.Lock()
+	defer st.Unlock()
+	r, err := s.openRepoLocked(ctx, st, e)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo for DID: %s", did)
+	}
+	if o.SwapCommit != nil {
+		if _, head := r.Head(); head != *o.SwapCommit {
+			return nil, xrpc.Errorf(http.StatusBadRequest, "InvalidSwap", "Commit was at %s", head)
+		}
+	}
+	if o.Check != nil {
+		if err := o.Check(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.commitLocked(ctx, st, e, r, writes, key)
+	if err != nil {
+		return nil, err
+	}
+	if o.AfterApply != nil {
+		if err := o.AfterApply(ctx, st, res); err != nil {
+			s.log.Error("pds: after commit", "did", did, "rev", res.Rev, "err", err)
+		}
+	}
+	return res, nil
+}
+
+// initRepo writes the first commit of a new account's repository (no
+// records), with its #commit event.
+func (s *Server) initRepo(ctx context.Context, did syntax.DID, key crypto.PrivateKey) (*repo.CommitResult, error) {
+	st, release, err := s.actors.get(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	e := s.actors.entry(did)
+	st.Lock()
+	defer st.Unlock()
+	if _, _, ok, err := st.Head(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, fmt.Errorf("pds: repository of %s already exists", did)
+	}
+	r, err := repo.NewRepo(did, st.CommitStore())
+	if err != nil {
+		return nil, err
+	}
+	return s.commitLocked(ctx, st, e, r, nil, key)
+}
+
+// openRepoLocked returns the account's repository at its stored head (nil
+// when it has none), reusing the copy kept in e. st's lock is held.
+func (s *Server) openRepoLocked(ctx context.Context, st *actorstore.Store, e *actorEntry) (*repo.Repo, error) {
+	head, _, ok, err := st.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		e.repo = nil
+		return nil, nil
+	}
+	if e.repo != nil {
+		if _, c := e.repo.Head(); c == head && !e.repo.HasPending() {
+			return e.repo, nil
+		}
+	}
+	r, err := repo.OpenRepo(ctx, st.CommitStore(), head)
+	if err != nil {
+		e.repo = nil
+		return nil, fmt.Errorf("pds: open repository of %s: %w", st.DID(), err)
+	}
+	e.repo = r
+	return r, nil
+}
+
+// commitLocked applies writes to r, signs the commit and stores it with its
+// event. On any failure the cached repository is dropped, so the next write
+// reopens it from the stored head.
+func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *actorEntry, r *repo.Repo, writes []repo.RecordWrite, key crypto.PrivateKey) (res *repo.CommitResult, err error) {
+	defer func() {
+		if err != nil {
+			e.repo = nil
+		}
+	}()
+	if len(writes) > 0 {
+		if err := r.Apply(ctx, writes); err != nil {
+			return nil, repoWriteError(err)
+		}
+	}
+	res, err = r.Commit(ctx, key, s.clock)
+	if err != nil {
+		return nil, fmt.Errorf("pds: commit: %w", err)
+	}
+	ev, err := commitEvent(res, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.ApplyCommit(ctx, res, ev); err != nil {
+		if errors.Is(err, actorstore.ErrConcurrentWrite) {
+			return nil, xrpc.Errorf(http.StatusConflict, "InvalidSwap", "the repository changed during the write; try again")
+		}
+		return nil, err
+	}
+	e.repo = r
+	s.seq.Notify(st.DID())
+	return res, nil
+}
+
+// repoWriteError maps an error of Repo.Apply to what the client sees.
+func repoWriteError(err error) error {
+	var xe *xrpc.Error
+	if errors.As(err, &xe) {
+		return err
+	}
+	if errors.Is(err, repo.ErrRecordNotFound) {
+		return xrpc.InvalidRequest("Could not find record: " + err.Error())
+	}
+	return xrpc.InvalidRequest(err.Error())
+}
+
+// commitEvent encodes the #commit event body of res (sync 1.1: prevData,
+// ops with prev, the inversion-complete CAR slice), with seq 0 for the
+// sequencer to fill in.
+func commitEvent(res *repo.CommitResult, now time.Time) ([]byte, error) {
+	ev := &atproto.SyncSubscribeRepos_Commit{
+		Repo:     string(res.Commit.DID),
+		Commit:   res.CID,
+		Rev:      string(res.Rev),
+		Blocks:   res.CAR,
+		Ops:      make([]*atproto.SyncSubscribeRepos_RepoOp, len(res.Ops)),
+		Blobs:    []data.CID{},
+		PrevData: res.PrevData,
+		Time:     syntax.DatetimeFromTime(now).String(),
+	}
+	if res.Since != "" {
+		since := string(res.Since)
+		ev.Since = &since
+	}
+	for i, op := range res.Ops {
+		ev.Ops[i] = &atproto.SyncSubscribeRepos_RepoOp{Action: op.Action, Path: op.Path, Cid: op.CID, Prev: op.Prev}
+	}
+	b, err := lexutil.MarshalCBOR(ev)
+	if err != nil {
+		return nil, fmt.Errorf("pds: encode #commit event: %w", err)
+	}
+	return b, nil
+}
+
+// signingKey returns the repository signing key of did, parsed once and
+// kept in memory.
+func (s *Server) signingKey(ctx context.Context, did syntax.DID) (crypto.PrivateKey, error) {
+	if k, ok := s.keyCache.Load(did); ok {
+		return k.(crypto.PrivateKey), nil
+	}
+	acct, err := s.accounts.AccountByDID(ctx, did)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo for DID: %s", did)
+		}
+		return nil, err
+	}
+	k, err := crypto.ParsePrivateBytesK256(acct.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("pds: signing key of %s: %w", did, err)
+	}
+	s.keyCache.Store(did, k)
+	return k, nil
+}
+
+// forgetSigningKey drops a cached key (key rotation, account deletion).
+func (s *Server) forgetSigningKey(did syntax.DID) { s.keyCache.Delete(did) }
