@@ -26,6 +26,8 @@ func commands() map[string]command {
 		"version":  {"print the version of this binary", runVersion},
 		"help":     {"list the commands", runHelp},
 		"plc":      {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
+		"pds":      {"run a Personal Data Server", runPDS},
+		"devnet":   {"run a whole network (PLC directory, PDS) on loopback", runDevnet},
 		"resolve":  {"resolve a handle or DID and verify the handle", runResolve},
 		"key":      {"generate key pairs (welkin key generate)", runKey},
 		"repo":     {"inspect, verify, list and diff repository CAR files", runRepo},
