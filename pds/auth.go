@@ -67,11 +67,30 @@ func bearerToken(r *http.Request) (string, bool) {
 	return t, t != ""
 }
 
+// errAuthMissing is the reference PDS's answer to a request that needs a
+// token and carries none: 401 with the error name AuthMissing.
+func errAuthMissing() error {
+	return xrpc.Errorf(http.StatusUnauthorized, "AuthMissing", "Authentication Required")
+}
+
+// accessToken returns the bearer token of a request that must carry one.
+// No Authorization header is 401 AuthMissing; a header of another scheme
+// (Basic, DPoP) is 400 InvalidToken, as the reference answers.
+func accessToken(r *http.Request) (string, error) {
+	if tok, ok := bearerToken(r); ok {
+		return tok, nil
+	}
+	if r != nil && strings.TrimSpace(r.Header.Get("Authorization")) != "" {
+		return "", xrpc.Errorf(http.StatusBadRequest, "InvalidToken", "Unexpected authorization type")
+	}
+	return "", errAuthMissing()
+}
+
 // requireAccess authenticates the caller with a session access token.
 func (s *Server) requireAccess(ctx context.Context, o authOpts) (*caller, error) {
-	tok, ok := bearerToken(httpRequest(ctx))
-	if !ok {
-		return nil, xrpc.AuthRequired("Authentication Required")
+	tok, err := accessToken(httpRequest(ctx))
+	if err != nil {
+		return nil, err
 	}
 	claims, err := s.sessions.VerifyAccess(tok)
 	if err != nil {
@@ -108,7 +127,7 @@ func (s *Server) optionalAccess(ctx context.Context) (*caller, error) {
 func (s *Server) requireRefresh(ctx context.Context) (*caller, error) {
 	tok, ok := bearerToken(httpRequest(ctx))
 	if !ok {
-		return nil, xrpc.AuthRequired("Authentication Required")
+		return nil, errAuthMissing()
 	}
 	claims, err := s.sessions.VerifyRefresh(tok)
 	if err != nil {

@@ -219,7 +219,7 @@ func TestUploadBlobLimits(t *testing.T) {
 	}
 
 	status, name, _ = rawXRPC(t, p, "com.atproto.repo.uploadBlob", "", "image/png", pngBytes("x"))
-	wantStatus(t, "upload without a token", status, name, 401, "AuthenticationRequired")
+	wantStatus(t, "upload without a token", status, name, 401, "AuthMissing")
 	status, name, _ = rawXRPC(t, p, "com.atproto.repo.uploadBlob", a.token, "", pngBytes("x"))
 	wantStatus(t, "upload without a Content-Type", status, name, 400, "InvalidRequest")
 }

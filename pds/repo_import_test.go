@@ -174,7 +174,7 @@ func TestImportRepoRefused(t *testing.T) {
 		"not a CAR":          {a.token, "application/vnd.ipld.car", []byte("hello"), 400, "InvalidRequest"},
 		"truncated":          {a.token, "application/vnd.ipld.car", good[:len(good)-10], 400, "InvalidRequest"},
 		"wrong content type": {a.token, "application/json", good, 400, "InvalidRequest"},
-		"no token":           {"", "application/vnd.ipld.car", good, 401, "AuthenticationRequired"},
+		"no token":           {"", "application/vnd.ipld.car", good, 401, "AuthMissing"},
 	} {
 		status, errName, _ := rawXRPC(t, p, "com.atproto.repo.importRepo", tc.token, tc.contentType, tc.body)
 		wantStatus(t, name, status, errName, tc.status, tc.err)

@@ -512,7 +512,7 @@ func TestWriteAuthorization(t *testing.T) {
 	status, name = p.call("POST", "com.atproto.repo.createRecord", b.token, nil, in("nobody.test"), nil)
 	wantStatus(t, "write to an unknown repo", status, name, 403, "AccountNotFound")
 	status, name = p.call("POST", "com.atproto.repo.createRecord", "", nil, in(string(a.did)), nil)
-	wantStatus(t, "write without a token", status, name, 401, "AuthenticationRequired")
+	wantStatus(t, "write without a token", status, name, 401, "AuthMissing")
 	if status, name := p.call("POST", "com.atproto.repo.createRecord", a.token, nil, in("ALICE.test"), nil); status != 200 {
 		t.Fatalf("write to one's own repo by handle: %d %s", status, name)
 	}

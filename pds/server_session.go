@@ -200,7 +200,7 @@ func (s *Server) getSession(ctx context.Context) (*atproto.ServerGetSession_Outp
 func (s *Server) deleteSession(ctx context.Context) error {
 	tok, ok := bearerToken(httpRequest(ctx))
 	if !ok {
-		return xrpc.AuthRequired("Authentication Required")
+		return errAuthMissing()
 	}
 	return s.sessions.Revoke(ctx, tok)
 }

@@ -90,7 +90,7 @@ func TestRefreshSession(t *testing.T) {
 	if status, name := p.call("GET", "com.atproto.server.getSession", s1.RefreshJwt, nil, nil, nil); status != 400 || name != "InvalidToken" {
 		t.Errorf("getSession with a refresh token: %d %s", status, name)
 	}
-	if status, name := p.call("GET", "com.atproto.server.getSession", "", nil, nil, nil); status != 401 || name != "AuthenticationRequired" {
+	if status, name := p.call("GET", "com.atproto.server.getSession", "", nil, nil, nil); status != 401 || name != "AuthMissing" {
 		t.Errorf("getSession without a token: %d %s", status, name)
 	}
 	forged := s1.AccessJwt[:len(s1.AccessJwt)-4] + "AAAA"
@@ -134,7 +134,7 @@ func TestRefreshSession(t *testing.T) {
 	if status, name := p.call("POST", "com.atproto.server.refreshSession", r2.RefreshJwt, nil, nil, nil); status != 400 || name != "ExpiredToken" {
 		t.Errorf("refresh after deleteSession: %d %s", status, name)
 	}
-	if status, name := p.call("POST", "com.atproto.server.deleteSession", "", nil, nil, nil); status != 401 || name != "AuthenticationRequired" {
+	if status, name := p.call("POST", "com.atproto.server.deleteSession", "", nil, nil, nil); status != 401 || name != "AuthMissing" {
 		t.Errorf("deleteSession without a token: %d %s", status, name)
 	}
 }
