@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/repo"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
@@ -13,9 +14,15 @@ import (
 )
 
 // maxOpenActors bounds how many account databases stay open. Each open
-// store holds SQLite connections and page cache; accounts beyond this are
-// closed when idle, least recently used first, and reopened on demand.
-const maxOpenActors = 256
+// store holds SQLite connections and page cache (about half a megabyte for
+// a small account); accounts beyond this are closed when idle, least
+// recently used first, and reopened on demand.
+const maxOpenActors = 128
+
+// actorIdle is how long an account's store stays open after its last use.
+// Reopening costs about a millisecond; an open store costs memory, so a PDS
+// at rest closes them all.
+const actorIdle = time.Minute
 
 // actors opens and caches the per-account stores. A store borrowed with
 // get is never closed until its release function has been called.
@@ -39,6 +46,8 @@ type actorEntry struct {
 	repo *repo.Repo
 	refs int
 	elem *list.Element // in lru while refs == 0
+	// idleSince is when refs last fell to zero.
+	idleSince time.Time
 }
 
 func newActors(dir string) *actors {
@@ -98,6 +107,7 @@ func (a *actors) releaser(did syntax.DID, e *actorEntry) func() {
 			defer a.mu.Unlock()
 			e.refs--
 			if e.refs == 0 && a.open[did] == e {
+				e.idleSince = time.Now()
 				e.elem = a.lru.PushFront(did)
 				a.evictLocked()
 			}
@@ -118,6 +128,33 @@ func (a *actors) evictLocked() {
 		delete(a.open, did)
 		e.st.Close()
 	}
+}
+
+// closeIdle closes the stores that nobody has used since before cutoff,
+// and returns how many it closed.
+func (a *actors) closeIdle(cutoff time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for back := a.lru.Back(); back != nil; back = a.lru.Back() {
+		did := back.Value.(syntax.DID)
+		e := a.open[did]
+		if !e.idleSince.Before(cutoff) {
+			break
+		}
+		a.lru.Remove(back)
+		delete(a.open, did)
+		e.st.Close()
+		n++
+	}
+	return n
+}
+
+// openCount returns how many stores are open.
+func (a *actors) openCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.open)
 }
 
 // entry returns the cache entry of an open store; the caller must hold a

@@ -20,6 +20,18 @@ func (s *Server) startBackground(ctx context.Context) {
 		}
 	})
 	s.goBackground(func() {
+		t := time.NewTicker(actorIdle / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.actors.closeIdle(time.Now().Add(-actorIdle))
+			}
+		}
+	})
+	s.goBackground(func() {
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()
 		for {

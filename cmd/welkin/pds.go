@@ -39,6 +39,7 @@ func runPDS(args []string, stdout, stderr io.Writer) int {
 	// loopback and private addresses, which a PDS facing the internet
 	// must refuse; tests and development networks opt in.
 	fs.BoolVar(&cfg.AllowPrivateNetworks, "allow-private-networks", os.Getenv(envAllowPrivate) == "1", "")
+	debugAddr := fs.String("debug-addr", os.Getenv(envDebugAddr), "`address` (such as 127.0.0.1:6060) of a separate listener for Go's /debug/pprof/ profiles; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return flagExitCode(err)
 	}
@@ -53,6 +54,13 @@ func runPDS(args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = logger
 	cfg.Version = buildVersion()
+
+	stopDebug, err := startDebug(*debugAddr, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "welkin pds: --debug-addr: %v\n", err)
+		return 1
+	}
+	defer stopDebug()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

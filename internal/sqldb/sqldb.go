@@ -70,6 +70,14 @@ type Config struct {
 	// MaxReaders is the size of the SQLite read-only connection pool; zero
 	// means max(4, GOMAXPROCS).
 	MaxReaders int
+	// CacheKiB bounds the page cache of each SQLite connection, in KiB;
+	// zero leaves SQLite's default (2,048 KiB). A service that keeps many
+	// small databases open at once (the PDS's one per account) sets it
+	// low: the operating system's page cache still holds the file.
+	CacheKiB int
+	// ReaderIdle closes an SQLite reader connection after it has been idle
+	// this long; zero means 5 minutes.
+	ReaderIdle time.Duration
 
 	// MaxConns bounds the PostgreSQL connection pool; zero means
 	// DefaultMaxConns.

@@ -121,6 +121,17 @@ func TestSQLitePragmas(t *testing.T) {
 	if got := sqlitePragma(t, db2.SQL(), "busy_timeout"); got != "250" {
 		t.Errorf("BusyTimeout: 250ms: PRAGMA busy_timeout = %s, want 250", got)
 	}
+	// CacheKiB bounds the page cache of both kinds of connection; the
+	// default is SQLite's own.
+	db3 := sqldbtest.OpenSQLite(t, sqldb.Config{CacheKiB: 512})
+	for name, c := range map[string]*sql.DB{"writer": db3.SQL(), "reader": db3.Reader()} {
+		if got := sqlitePragma(t, c, "cache_size"); got != "-512" {
+			t.Errorf("CacheKiB: 512: %s: PRAGMA cache_size = %s, want -512", name, got)
+		}
+	}
+	if got := sqlitePragma(t, db.SQL(), "cache_size"); got != "-2000" {
+		t.Errorf("default: PRAGMA cache_size = %s, want -2000", got)
+	}
 	// A URL-escaped ? in the path, a space in a directory name.
 	dir := filepath.Join(t.TempDir(), "dir with space")
 	path := filepath.Join(dir, "u?.db")

@@ -104,6 +104,9 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		"foreign_keys(1)",
 		"synchronous(" + string(sync) + ")",
 	}
+	if cfg.CacheKiB > 0 {
+		common = append(common, fmt.Sprintf("cache_size(-%d)", cfg.CacheKiB))
+	}
 	writer, err := sql.Open("sqlite", sqliteDSN(abs, common, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open SQLite: %w", err)
@@ -132,7 +135,11 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 	}
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	reader.SetConnMaxIdleTime(5 * time.Minute)
+	idle := cfg.ReaderIdle
+	if idle <= 0 {
+		idle = 5 * time.Minute
+	}
+	reader.SetConnMaxIdleTime(idle)
 	if err := reader.PingContext(ctx); err != nil {
 		reader.Close()
 		writer.Close()

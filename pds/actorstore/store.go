@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/repo"
@@ -128,6 +129,16 @@ CREATE INDEX backlinks_link ON backlinks (link_to, path, collection);`,
 	},
 }
 
+// The connection settings of one account's database. A PDS keeps many of
+// them open at once, so each is kept small: two readers that close when
+// idle and a 1 MiB page cache per connection (the file's pages stay in
+// the operating system's cache).
+const (
+	storeReaders    = 2
+	storeReaderIdle = 30 * time.Second
+	storeCacheKiB   = 1024
+)
+
 // Store is the database of one account.
 type Store struct {
 	did syntax.DID
@@ -155,7 +166,8 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		return nil, errors.New("actorstore: empty data directory")
 	}
 	path := filepath.Join(Dir(dir, did), FileName)
-	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncFull})
+	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncFull,
+		MaxReaders: storeReaders, ReaderIdle: storeReaderIdle, CacheKiB: storeCacheKiB})
 	if err != nil {
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
 	}

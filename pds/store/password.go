@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,19 @@ const (
 // hashLogN is the ln HashPassword uses; tests lower it to stay fast.
 var hashLogN = defaultScryptLogN
 
+// kdfSlots bounds how many scrypt computations run at once. Each takes
+// 16 MiB (128*r*N bytes) and a core for tens of milliseconds, so running
+// more than one per core only adds memory: a burst of sign-ups or logins
+// would otherwise grow the heap by 16 MiB per request in flight.
+var kdfSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+
+// scryptKey is scrypt.Key under kdfSlots.
+func scryptKey(password, salt []byte, n, r, p, keyLen int) ([]byte, error) {
+	kdfSlots <- struct{}{}
+	defer func() { <-kdfSlots }()
+	return scrypt.Key(password, salt, n, r, p, keyLen)
+}
+
 // ErrMalformedHash: a password hash string is not in the form HashPassword
 // writes, or its parameters are out of bounds.
 var ErrMalformedHash = errors.New("pds store: malformed password hash")
@@ -66,7 +80,7 @@ func hashWith(password string, logN int) (string, error) {
 		return "", fmt.Errorf("pds store: hash password: %w", err)
 	}
 	p := scryptParams{logN: logN, r: scryptR, p: scryptP, salt: salt}
-	key, err := scrypt.Key([]byte(password), salt, 1<<logN, p.r, p.p, keyLen)
+	key, err := scryptKey([]byte(password), salt, 1<<logN, p.r, p.p, keyLen)
 	if err != nil {
 		return "", fmt.Errorf("pds store: hash password: %w", err)
 	}
@@ -83,7 +97,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	key, err := scrypt.Key([]byte(password), p.salt, 1<<p.logN, p.r, p.p, len(p.key))
+	key, err := scryptKey([]byte(password), p.salt, 1<<p.logN, p.r, p.p, len(p.key))
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrMalformedHash, err)
 	}
