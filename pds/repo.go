@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/welkin-atproto/welkin/api/atproto"
 	"github.com/welkin-atproto/welkin/atproto/data"
@@ -107,6 +108,11 @@ func (s *Server) repoWriter(ctx context.Context, repoIdent string) (syntax.DID, 
 	c, err := s.requireAccess(ctx, authOpts{})
 	if err != nil {
 		return "", err
+	}
+	// The usual case, a write to the caller's own repo named by its DID or
+	// handle, needs no second look-up: requireAccess loaded the account.
+	if c.Account != nil && (repoIdent == string(c.DID) || (c.Account.Handle != "" && strings.EqualFold(repoIdent, string(c.Account.Handle)))) {
+		return c.DID, nil
 	}
 	acct, err := s.lookupAccount(ctx, repoIdent)
 	if err != nil {

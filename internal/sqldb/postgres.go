@@ -27,5 +27,6 @@ func openPostgres(ctx context.Context, cfg Config, u string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqldb: connect to PostgreSQL %s: %w", redact(u), err)
 	}
-	return &DB{cfg: cfg, dialect: Postgres, writer: db, reader: db}, nil
+	stmts := &stmtCache{pool: db}
+	return &DB{cfg: cfg, dialect: Postgres, writer: db, reader: db, writerStmts: stmts, readerStmts: stmts}, nil
 }

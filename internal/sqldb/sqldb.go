@@ -99,6 +99,8 @@ type DB struct {
 	writer  *sql.DB
 	reader  *sql.DB
 	path    string // SQLite file, absolute
+
+	writerStmts, readerStmts *stmtCache
 }
 
 // Open opens the database cfg.URL names, creating an SQLite file (and its
@@ -151,6 +153,12 @@ func (db *DB) Rebind(query string) string { return Rebind(db.dialect, query) }
 // Close closes all connections.
 func (db *DB) Close() error {
 	var errs []error
+	if db.readerStmts != nil {
+		errs = append(errs, db.readerStmts.close())
+	}
+	if db.writerStmts != nil && db.writerStmts != db.readerStmts {
+		errs = append(errs, db.writerStmts.close())
+	}
 	if db.reader != nil && db.reader != db.writer {
 		errs = append(errs, db.reader.Close())
 	}

@@ -146,7 +146,8 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: open SQLite %s: %w", abs, err)
 	}
 
-	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs}, nil
+	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs,
+		writerStmts: &stmtCache{pool: writer}, readerStmts: &stmtCache{pool: reader}}, nil
 }
 
 // sqliteDSN builds a modernc.org/sqlite DSN: a file: URI (so that any

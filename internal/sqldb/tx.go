@@ -49,6 +49,10 @@ func (db *DB) TxWith(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) 
 	if attempts <= 0 {
 		attempts = DefaultTxAttempts
 	}
+	if pool == db.writer && db.writerStmts != nil {
+		// Runs once the transaction has given its connection back.
+		defer db.writerStmts.preparePending(ctx)
+	}
 	for attempt := 1; ; attempt++ {
 		err := runTx(ctx, pool, opts, fn)
 		if err == nil {

@@ -81,7 +81,7 @@ func (s *Store) ReplaceRepo(ctx context.Context, r *Replacement) error {
 	var queued bool
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
-		if err := checkSince(ctx, tx, s.did, r.Since); err != nil {
+		if err := s.checkSince(ctx, tx, r.Since); err != nil {
 			return err
 		}
 		old, err := referencedBlobs(ctx, tx)
@@ -120,10 +120,10 @@ func (s *Store) ReplaceRepo(ctx context.Context, r *Replacement) error {
 		if queued, err = queueGarbage(ctx, tx, old); err != nil {
 			return err
 		}
-		if err := setRoot(ctx, tx, r.CommitCID, rev); err != nil {
+		if err := s.setRoot(ctx, tx, r.CommitCID, rev); err != nil {
 			return err
 		}
-		return appendOutbox(ctx, tx, rev, KindSync, event)
+		return s.appendOutbox(ctx, tx, rev, KindSync, event)
 	})
 	if err == nil && queued {
 		s.gcPending.Store(true)

@@ -205,8 +205,12 @@ func (s *Store) Unlock() { s.mu.Unlock() }
 
 // GetBlock implements repo.BlockStore, reading through the read-only pool.
 func (s *Store) GetBlock(ctx context.Context, c data.CID) ([]byte, error) {
+	st, err := s.db.ReaderStmt(ctx, `SELECT data FROM blocks WHERE cid = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("actorstore: get block %s: %w", c, err)
+	}
 	var b []byte
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT data FROM blocks WHERE cid = ?`, c.Bytes()).Scan(&b)
+	err = st.QueryRowContext(ctx, c.Bytes()).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &repo.MissingBlockError{CID: c, Context: "actor store " + string(s.did)}
 	}
@@ -324,16 +328,15 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 	var queued bool
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
-		if err := checkSince(ctx, tx, s.did, res.Since); err != nil {
+		if err := s.checkSince(ctx, tx, res.Since); err != nil {
 			return err
 		}
 		if len(res.Blocks) > 0 {
-			st, err := tx.PrepareContext(ctx,
+			st, err := s.db.TxStmt(ctx, tx,
 				`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING`)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
 			for c, b := range res.Blocks {
 				if _, err := st.ExecContext(ctx, c.Bytes(), b, rev); err != nil {
 					return fmt.Errorf("actorstore: put block %s: %w", c, err)
@@ -343,9 +346,9 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 		for _, o := range ops {
 			var err error
 			if o.del {
-				_, err = tx.ExecContext(ctx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
+				err = s.exec(ctx, tx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
 			} else {
-				_, err = tx.ExecContext(ctx,
+				err = s.exec(ctx, tx,
 					`INSERT INTO records (collection, rkey, cid, rev) VALUES (?, ?, ?, ?)
 					 ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
 					o.collection, o.key, o.cid, rev)
@@ -360,10 +363,10 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 				return err
 			}
 		}
-		if err := setRoot(ctx, tx, res.CID, rev); err != nil {
+		if err := s.setRoot(ctx, tx, res.CID, rev); err != nil {
 			return err
 		}
-		return appendOutbox(ctx, tx, rev, KindCommit, event)
+		return s.appendOutbox(ctx, tx, rev, KindCommit, event)
 	})
 	if err == nil && queued {
 		s.gcPending.Store(true)
@@ -371,11 +374,26 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 	return err
 }
 
+// exec runs a fixed query in tx through the store's statement cache.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := s.db.TxStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
 // checkSince makes sure the stored root's rev is since (no root when since
 // is empty), the head a new commit was built on.
-func checkSince(ctx context.Context, tx *sql.Tx, did syntax.DID, since syntax.TID) error {
+func (s *Store) checkSince(ctx context.Context, tx *sql.Tx, since syntax.TID) error {
+	did := s.did
+	st, err := s.db.TxStmt(ctx, tx, `SELECT rev FROM repo_root WHERE id = 1`)
+	if err != nil {
+		return fmt.Errorf("actorstore: read root: %w", err)
+	}
 	var head string
-	err := tx.QueryRowContext(ctx, `SELECT rev FROM repo_root WHERE id = 1`).Scan(&head)
+	err = st.QueryRowContext(ctx).Scan(&head)
 	hasRoot := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("actorstore: read root: %w", err)
@@ -386,8 +404,8 @@ func checkSince(ctx context.Context, tx *sql.Tx, did syntax.DID, since syntax.TI
 	return nil
 }
 
-func setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string) error {
-	if _, err := tx.ExecContext(ctx,
+func (s *Store) setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string) error {
+	if err := s.exec(ctx, tx,
 		`INSERT INTO repo_root (id, cid, rev) VALUES (1, ?, ?)
 		 ON CONFLICT (id) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
 		c.Bytes(), rev); err != nil {
@@ -396,8 +414,8 @@ func setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string) error {
 	return nil
 }
 
-func appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, event []byte) error {
-	if _, err := tx.ExecContext(ctx,
+func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, event []byte) error {
+	if err := s.exec(ctx, tx,
 		`INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`, rev, kind, event); err != nil {
 		return fmt.Errorf("actorstore: outbox: %w", err)
 	}
@@ -418,8 +436,11 @@ func (s *Store) Outbox(ctx context.Context, afterID int64, limit int) ([]OutboxR
 	if limit <= 0 || limit > MaxOutboxBatch {
 		limit = MaxOutboxBatch
 	}
-	rows, err := s.db.Reader().QueryContext(ctx,
-		`SELECT id, rev, kind, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	st, err := s.db.ReaderStmt(ctx, `SELECT id, rev, kind, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("actorstore: outbox: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("actorstore: outbox: %w", err)
 	}

@@ -198,9 +198,11 @@ func wrap(op string, err error) error {
 }
 
 func (s *Store) accountWhere(ctx context.Context, op, where string, arg any) (*Account, error) {
-	row := s.db.Reader().QueryRowContext(ctx, s.db.Rebind(
-		`SELECT `+accountColumns+` FROM pds_accounts WHERE `+where), arg)
-	a, err := scanAccount(row)
+	st, err := s.db.ReaderStmt(ctx, s.db.Rebind(`SELECT `+accountColumns+` FROM pds_accounts WHERE `+where))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	a, err := scanAccount(st.QueryRowContext(ctx, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
