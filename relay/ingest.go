@@ -1,0 +1,491 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"sync/atomic"
+	"time"
+
+	"github.com/welkin-atproto/welkin/api/atproto"
+	"github.com/welkin-atproto/welkin/atproto/data"
+	"github.com/welkin-atproto/welkin/atproto/identity"
+	"github.com/welkin-atproto/welkin/atproto/stream"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/relay/store"
+	"github.com/welkin-atproto/welkin/relay/verify"
+)
+
+const (
+	// resubscribeDelay is the pause before a subscriber whose handler
+	// failed (a store or log error, not a bad event) starts again from its
+	// saved cursor.
+	resubscribeDelay = 5 * time.Second
+	// rejectLogsPerMinute bounds the rejection log records of one host.
+	rejectLogsPerMinute = 20
+)
+
+// subscriber consumes one upstream host's stream.
+type subscriber struct {
+	s    *Server
+	host hostAddr
+	log  *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Counts since the last save, and the latest handled seq.
+	accepted, rejected atomic.Int64
+	cursor             atomic.Int64
+	dirty              chan struct{}
+	logs               logLimiter
+}
+
+// startHost starts a subscriber for h unless one runs or h is blocked.
+func (s *Server) startHost(h store.Host) {
+	if h.Status == store.HostBlocked {
+		return
+	}
+	addr := hostAddr{Name: h.Hostname, NoTLS: h.NoTLS}
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closed || s.subs[h.Hostname] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.bgctx)
+	sub := &subscriber{s: s, host: addr, log: s.log.With("host", h.Hostname), cancel: cancel,
+		done: make(chan struct{}), dirty: make(chan struct{}, 1),
+		logs: logLimiter{n: rejectLogsPerMinute, period: time.Minute}}
+	sub.cursor.Store(h.Cursor)
+	s.subs[h.Hostname] = sub
+	go sub.run(ctx)
+}
+
+// stopHost stops the host's subscriber, if any, and waits for it.
+func (s *Server) stopHost(hostname string) {
+	s.subsMu.Lock()
+	sub := s.subs[hostname]
+	delete(s.subs, hostname)
+	s.subsMu.Unlock()
+	if sub != nil {
+		sub.cancel()
+		<-sub.done
+	}
+}
+
+func (sub *subscriber) run(ctx context.Context) {
+	defer close(sub.done)
+	saverDone := make(chan struct{})
+	go func() {
+		defer close(saverDone)
+		sub.saveLoop(ctx)
+	}()
+	defer func() {
+		<-saverDone
+		sub.save() // the last progress, after every handler returned
+	}()
+	for ctx.Err() == nil {
+		cursor := sub.cursor.Load()
+		sub.log.Info("subscribing", "url", sub.host.streamURL(), "cursor", cursor)
+		err := stream.Subscribe(ctx, sub.host.streamURL(), cursor, sub.handle, &stream.SubscribeOptions{
+			OnCursor: func(seq int64) {
+				sub.cursor.Store(seq)
+				sub.markDirty()
+			},
+			OnError: func(err error) {
+				sub.log.Warn("upstream connection failed", "err", err)
+			},
+			Workers:    sub.s.cfg.Workers,
+			HTTPClient: sub.s.wsClient,
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, stream.ErrFutureCursor) {
+			// The upstream's sequence went back (its log was reset):
+			// start over from what it retains. Events already relayed
+			// come again and are refused as duplicate revs.
+			sub.log.Warn("upstream says the saved cursor is in the future; restarting from its oldest event", "cursor", cursor)
+			sub.cursor.Store(0)
+			if err := sub.s.st.ResetHostCursor(ctx, sub.host.Name, 0); err != nil {
+				sub.log.Error("resetting the host's cursor", "err", err)
+			}
+			continue
+		}
+		sub.log.Error("subscription stopped; restarting from the saved cursor", "err", err, "delay", resubscribeDelay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(resubscribeDelay):
+		}
+	}
+}
+
+func (sub *subscriber) markDirty() {
+	select {
+	case sub.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// saveLoop writes the host's progress whenever it changed, one write at a
+// time, so a burst of events costs one write.
+func (sub *subscriber) saveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.dirty:
+			sub.save()
+		}
+	}
+}
+
+func (sub *subscriber) save() {
+	acc, rej := sub.accepted.Swap(0), sub.rejected.Swap(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sub.s.st.SaveHostProgress(ctx, sub.host.Name, sub.cursor.Load(), acc, rej); err != nil {
+		sub.log.Error("saving the host's cursor", "err", err)
+		sub.accepted.Add(acc)
+		sub.rejected.Add(rej)
+	}
+}
+
+// handle handles one upstream message. Bad events are counted and
+// dropped; only failures of the relay itself (store, log) return errors.
+func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
+	switch m.Header.T {
+	case "#commit":
+		return sub.handleCommit(ctx, m)
+	case "#sync":
+		return sub.handleSync(ctx, m)
+	case "#identity":
+		return sub.handleIdentity(ctx, m)
+	case "#account":
+		return sub.handleAccount(ctx, m)
+	case "#info":
+		name, _, _ := stream.BodyString(m.Body, "name")
+		sub.log.Info("upstream info message", "name", name)
+		return nil
+	default:
+		// Unknown message types are skipped, as the event-stream
+		// specification asks of consumers.
+		return nil
+	}
+}
+
+// reject counts a refused event and logs it at a bounded rate.
+func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err error) {
+	sub.rejected.Add(1)
+	sub.s.metrics.rejected(typ, reason)
+	if verify.Reason(reason).Ignorable() {
+		return
+	}
+	if ok, suppressed := sub.logs.allow(time.Now()); ok {
+		sub.log.Warn("event rejected", "type", typ, "reason", reason, "did", did, "seq", seq, "err", err, "suppressed", suppressed)
+	}
+}
+
+func (sub *subscriber) accept(typ string) {
+	sub.accepted.Add(1)
+	sub.s.metrics.accepted(typ)
+}
+
+// account returns the stored state of did; found is false for an account
+// the relay has not seen.
+func (s *Server) account(ctx context.Context, did syntax.DID) (acct store.Account, found bool, err error) {
+	acct, err = s.st.Account(ctx, did)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{DID: did}, false, nil
+	}
+	return acct, err == nil, err
+}
+
+// admit checks that a host may bring another account.
+func (sub *subscriber) admit(ctx context.Context) (bool, error) {
+	h, err := sub.s.st.Host(ctx, sub.host.Name)
+	if err != nil {
+		return false, err
+	}
+	n, err := sub.s.st.AccountCount(ctx, sub.host.Name)
+	if err != nil {
+		return false, err
+	}
+	return n < h.AccountLimit, nil
+}
+
+// resolve returns the identity of did, as verify.Identity (nil on failure,
+// never a typed nil) and the error.
+func (s *Server) resolve(ctx context.Context, did syntax.DID, refresh bool) (verify.Identity, error) {
+	var (
+		id  *identity.Identity
+		err error
+	)
+	if refresh {
+		id, err = s.resolver.RefreshDID(ctx, did)
+	} else {
+		id, err = s.resolver.ResolveDID(ctx, did)
+	}
+	if err != nil || id == nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// state is the verify view of a stored account.
+func state(a store.Account) verify.AccountState {
+	st := verify.AccountState{Rev: syntax.TID(a.Rev), Desync: a.Desync}
+	if a.Status != store.StatusActive {
+		st.Status = a.Status
+	}
+	if c, err := data.ParseCID(a.Data); err == nil {
+		st.Data = &c
+	}
+	if c, err := data.ParseCID(a.Commit); err == nil {
+		st.Commit = &c
+	}
+	return st
+}
+
+// withState writes a verified state into a stored account.
+func withState(a store.Account, st verify.AccountState) store.Account {
+	a.Rev, a.Desync = string(st.Rev), st.Desync
+	a.Data, a.Commit = "", ""
+	if st.Data != nil {
+		a.Data = st.Data.String()
+	}
+	if st.Commit != nil {
+		a.Commit = st.Commit.String()
+	}
+	return a
+}
+
+// prepare loads the account of a #commit or #sync and applies the checks
+// that come before verification: inactive accounts are dropped and a new
+// account must fit the host's limit. ok is false when the event was
+// rejected (and counted).
+func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (store.Account, bool, error) {
+	acct, found, err := sub.s.account(ctx, did)
+	if err != nil {
+		return acct, false, err
+	}
+	if found && !acct.Active() {
+		sub.reject(typ, string(verify.ReasonInactiveAccount), did, seq, fmt.Errorf("account is %s", acct.Status))
+		return acct, false, nil
+	}
+	if !found || acct.Host != sub.host.Name {
+		ok, err := sub.admit(ctx)
+		if err != nil {
+			return acct, false, err
+		}
+		if !ok {
+			sub.reject(typ, reasonAccountLimit, did, seq, errors.New("the host has reached its account limit"))
+			return acct, false, nil
+		}
+	}
+	return acct, true, nil
+}
+
+// check runs verification, and once more with a refreshed identity when
+// the outcome may depend on stale identity data.
+func (sub *subscriber) check(ctx context.Context, did syntax.DID, run func(verify.Identity) verify.Verdict) verify.Verdict {
+	id, _ := sub.s.resolve(ctx, did, false)
+	v := run(id)
+	if !v.OK && v.Reason.RefreshIdentity() {
+		if id2, err := sub.s.resolve(ctx, did, true); err == nil {
+			v = run(id2)
+		}
+	}
+	return v
+}
+
+func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error {
+	const typ = "#commit"
+	c, reason, err := verify.ParseCommit(m.Body, &sub.s.verifyOpts)
+	if err != nil {
+		sub.reject(typ, string(reason), "", m.Seq, err)
+		return nil
+	}
+	did := c.DID()
+	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
+	if err != nil || !ok {
+		return err
+	}
+	v := sub.check(ctx, did, func(id verify.Identity) verify.Verdict {
+		return verify.VerifyCommit(c, sub.host.httpURL(), id, state(acct), &sub.s.verifyOpts)
+	})
+	if !v.OK {
+		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
+		return nil
+	}
+	if v.Reason != verify.ReasonNone {
+		sub.log.Info("commit accepted with a broken chain", "did", did, "reason", v.Reason, "err", v.Err)
+	}
+	ev := *c.Event
+	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	}); err != nil {
+		return err
+	}
+	acct = withState(acct, v.NewState)
+	acct.Host, acct.Status = sub.host.Name, store.StatusActive
+	return sub.s.st.PutAccount(ctx, acct)
+}
+
+func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
+	const typ = "#sync"
+	sy, reason, err := verify.ParseSync(m.Body, &sub.s.verifyOpts)
+	if err != nil {
+		sub.reject(typ, string(reason), "", m.Seq, err)
+		return nil
+	}
+	did := sy.DID()
+	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
+	if err != nil || !ok {
+		return err
+	}
+	v := sub.check(ctx, did, func(id verify.Identity) verify.Verdict {
+		return verify.VerifySync(sy, sub.host.httpURL(), id, state(acct), &sub.s.verifyOpts)
+	})
+	if !v.OK {
+		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
+		return nil
+	}
+	ev := *sy.Event
+	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	}); err != nil {
+		return err
+	}
+	acct = withState(acct, v.NewState)
+	acct.Host, acct.Status = sub.host.Name, store.StatusActive
+	return sub.s.st.PutAccount(ctx, acct)
+}
+
+// checkHostOf checks that this host is the PDS of did, with the cached
+// identity (fetched afresh when fresh is set), and once more with a
+// refreshed one if the check fails.
+func (sub *subscriber) checkHostOf(ctx context.Context, did syntax.DID, fresh bool) (string, error) {
+	if fresh {
+		sub.s.resolver.PurgeDID(did)
+	}
+	var (
+		reason verify.Reason
+		err    error
+	)
+	for attempt := range 2 {
+		var id verify.Identity
+		id, err = sub.s.resolve(ctx, did, attempt > 0)
+		if err != nil {
+			reason, err = verify.ReasonNoIdentity, fmt.Errorf("resolving %s: %w", did, err)
+		} else if reason, err = verify.CheckHost(sub.host.httpURL(), id); err == nil {
+			return "", nil
+		}
+		if fresh {
+			break
+		}
+	}
+	return string(reason), err
+}
+
+func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) error {
+	const typ = "#identity"
+	var ev atproto.SyncSubscribeRepos_Identity
+	if err := data.UnmarshalCBORInto(m.Body, &ev); err != nil {
+		sub.reject(typ, reasonBadBody, "", m.Seq, err)
+		return nil
+	}
+	did, err := syntax.ParseDID(ev.Did)
+	if err != nil {
+		sub.reject(typ, string(verify.ReasonBadDID), "", m.Seq, err)
+		return nil
+	}
+	// The identity changed: forget what is cached whatever comes next.
+	sub.s.resolver.Purge(ctx, syntax.AtIdentifier(did))
+	if reason, err := sub.checkHostOf(ctx, did, true); err != nil {
+		sub.reject(typ, reason, did, m.Seq, err)
+		return nil
+	}
+	acct, found, err := sub.s.account(ctx, did)
+	if err != nil {
+		return err
+	}
+	if !found || acct.Host != sub.host.Name {
+		if ok, err := sub.admit(ctx); err != nil {
+			return err
+		} else if !ok {
+			sub.reject(typ, reasonAccountLimit, did, m.Seq, errors.New("the host has reached its account limit"))
+			return nil
+		}
+	}
+	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	}); err != nil {
+		return err
+	}
+	if !found || acct.Host != sub.host.Name {
+		acct.Host = sub.host.Name
+		return sub.s.st.PutAccount(ctx, acct)
+	}
+	return nil
+}
+
+func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) error {
+	const typ = "#account"
+	var ev atproto.SyncSubscribeRepos_Account
+	if err := data.UnmarshalCBORInto(m.Body, &ev); err != nil {
+		sub.reject(typ, reasonBadBody, "", m.Seq, err)
+		return nil
+	}
+	did, err := syntax.ParseDID(ev.Did)
+	if err != nil {
+		sub.reject(typ, string(verify.ReasonBadDID), "", m.Seq, err)
+		return nil
+	}
+	if reason, err := sub.checkHostOf(ctx, did, false); err != nil {
+		sub.reject(typ, reason, did, m.Seq, err)
+		return nil
+	}
+	acct, found, err := sub.s.account(ctx, did)
+	if err != nil {
+		return err
+	}
+	if !found || acct.Host != sub.host.Name {
+		if ok, err := sub.admit(ctx); err != nil {
+			return err
+		} else if !ok {
+			sub.reject(typ, reasonAccountLimit, did, m.Seq, errors.New("the host has reached its account limit"))
+			return nil
+		}
+	}
+	status := store.StatusActive
+	if !ev.Active {
+		status = store.StatusDeactivated
+		if ev.Status != nil && *ev.Status != "" && *ev.Status != store.StatusActive {
+			status = *ev.Status
+		}
+	}
+	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	}); err != nil {
+		return err
+	}
+	acct.Host, acct.Status = sub.host.Name, status
+	return sub.s.st.PutAccount(ctx, acct)
+}
+
+// emit sequences an accepted event into the log and counts it.
+func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, encode encodeFunc) error {
+	if _, err := sub.s.seq.submit(ctx, did, encode); err != nil {
+		return fmt.Errorf("relay: sequencing %s of %s from %s: %w", typ, did, sub.host.Name, err)
+	}
+	sub.accept(typ)
+	return nil
+}

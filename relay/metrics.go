@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/welkin-atproto/welkin/relay/verify"
+)
+
+// Extra rejection reasons of the relay itself, beside verify's.
+const (
+	reasonAccountLimit = "host-account-limit"
+	reasonBadBody      = "bad-body"
+)
+
+// relayMetrics are the relay's Prometheus instruments.
+type relayMetrics struct {
+	events *prometheus.CounterVec // type, outcome (accepted, rejected), reason
+}
+
+func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
+	m := &relayMetrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "welkin", Subsystem: "relay", Name: "events_total",
+			Help: "Upstream events handled, by type, outcome and rejection reason.",
+		}, []string{"type", "outcome", "reason"}),
+	}
+	reg.MustRegister(m.events)
+	// Pre-register the reasons so that dashboards see zeros.
+	for _, t := range []string{"#commit", "#sync"} {
+		for _, r := range verify.Reasons() {
+			m.events.WithLabelValues(t, "rejected", string(r))
+		}
+	}
+	return m
+}
+
+func (m *relayMetrics) accepted(typ string) {
+	m.events.WithLabelValues(typ, "accepted", "").Inc()
+}
+
+func (m *relayMetrics) rejected(typ, reason string) {
+	m.events.WithLabelValues(typ, "rejected", reason).Inc()
+}
+
+// logLimiter lets through at most n log records per period, and counts
+// the ones it held back, for the next record to report.
+type logLimiter struct {
+	n      int
+	period time.Duration
+
+	mu         sync.Mutex
+	start      time.Time
+	count      int
+	suppressed int
+}
+
+// allow reports whether a record may be logged now, and how many were
+// suppressed since the last one that was.
+func (l *logLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= l.period {
+		l.start, l.count = now, 0
+	}
+	if l.count >= l.n {
+		l.suppressed++
+		return false, 0
+	}
+	l.count++
+	s := l.suppressed
+	l.suppressed = 0
+	return true, s
+}
