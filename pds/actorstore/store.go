@@ -250,8 +250,12 @@ func (commitStore) PutBlock(context.Context, data.CID, []byte) error { return ni
 // Head returns the CID and rev of the current commit; ok is false when the
 // repository has no commit yet.
 func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
+	st, err := s.db.ReaderStmt(ctx, `SELECT cid, rev FROM repo_root WHERE id = 1`)
+	if err != nil {
+		return data.CID{}, "", false, fmt.Errorf("actorstore: head: %w", err)
+	}
 	var cb []byte
-	err = s.db.Reader().QueryRowContext(ctx, `SELECT cid, rev FROM repo_root WHERE id = 1`).Scan(&cb, &rev)
+	err = st.QueryRowContext(ctx).Scan(&cb, &rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return data.CID{}, "", false, nil
 	}
