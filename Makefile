@@ -31,10 +31,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# The long variants: every fuzz target for minutes, and the test suite
-# repeated to shake out flakes and races.
+# The long variants: every fuzz target for minutes, the test suite
+# repeated to shake out flakes and races, and the PDS killed 100 times in
+# the middle of concurrent writes.
 test-long: test
 	$(GO) test -race -count=5 ./...
+	WELKIN_CRASH_KILLS=100 $(GO) test -count=1 -run 'TestCrashDurability' -timeout 60m ./pds/
 	./scripts/fuzz.sh 2m
 
 # Micro-benchmarks beside the code, then the side-by-side comparison with
