@@ -143,6 +143,7 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, inviteCode string)
 	if a.SigningKey == nil {
 		a.SigningKey = []byte{}
 	}
+	defer s.cache.invalidate(a.DID)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if inviteCode != "" {
 			// The conditional update is the use counter: concurrent
@@ -214,7 +215,15 @@ func (s *Store) accountWhere(ctx context.Context, op, where string, arg any) (*A
 
 // AccountByDID returns the account of did, or ErrNotFound.
 func (s *Store) AccountByDID(ctx context.Context, did syntax.DID) (*Account, error) {
-	return s.accountWhere(ctx, "account by DID", `did = ?`, string(did))
+	if a, ok := s.cache.get(did); ok {
+		return a, nil
+	}
+	gen := s.cache.gen.Load()
+	a, err := s.accountWhere(ctx, "account by DID", `did = ?`, string(did))
+	if err == nil {
+		s.cache.put(gen, a)
+	}
+	return a, err
 }
 
 // AccountByHandle returns the account with handle h (in any letter case),
@@ -299,6 +308,7 @@ func (s *Store) CountAccounts(ctx context.Context) (int, error) {
 // update runs one UPDATE of the account did in a transaction, mapping "no
 // row" to ErrNotFound and unique violations to their sentinels.
 func (s *Store) update(ctx context.Context, op string, did syntax.DID, set string, args ...any) error {
+	defer s.cache.invalidate(did)
 	args = append(args, string(did))
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		err := mustAffect(tx.ExecContext(ctx, s.db.Rebind(
@@ -402,6 +412,7 @@ func (s *Store) AccountsToDelete(ctx context.Context, now time.Time, limit int) 
 // that the account used an invite code is kept too, so the code's use count
 // stays right. ErrNotFound if did has no account.
 func (s *Store) DeleteAccount(ctx context.Context, did syntax.DID) error {
+	defer s.cache.invalidate(did)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		// App passwords and email tokens reference the account and go
 		// with it (ON DELETE CASCADE); refresh tokens do not, as

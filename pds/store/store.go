@@ -52,6 +52,7 @@ var (
 type Store struct {
 	db    *sqldb.DB
 	owned bool
+	cache accountCache
 }
 
 // Open opens the database url names (a file path, sqlite://... or
