@@ -62,6 +62,16 @@ type Config struct {
 	AccountLimit int64
 	// Workers is how many DIDs of one host are handled in parallel.
 	Workers int
+	// HostEventRate and HostEventBurst bound the events (#commit, #sync,
+	// #identity, #account) of each host, as a token bucket: events a
+	// second and the most that may come at once. Events over the limit
+	// are rejected and counted ("rate-limited"). TrustedHostEventRate and
+	// TrustedHostEventBurst apply to trusted hosts instead. Zero means
+	// the Default value.
+	HostEventRate         float64
+	HostEventBurst        int
+	TrustedHostEventRate  float64
+	TrustedHostEventBurst int
 	// Version is reported by /xrpc/_health.
 	Version string
 
@@ -111,6 +121,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers <= 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.HostEventRate <= 0 {
+		c.HostEventRate = DefaultHostEventRate
+	}
+	if c.HostEventBurst <= 0 {
+		c.HostEventBurst = DefaultHostEventBurst
+	}
+	if c.TrustedHostEventRate <= 0 {
+		c.TrustedHostEventRate = DefaultTrustedHostEventRate
+	}
+	if c.TrustedHostEventBurst <= 0 {
+		c.TrustedHostEventBurst = DefaultTrustedHostEventBurst
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -233,4 +255,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowInsecureHosts, "allow-insecure-hosts", c.AllowInsecureHosts, "allow loopback/private upstreams, ports and plain http/ws (tests and devnet only)")
 	fs.Int64Var(&c.AccountLimit, "account-limit", c.AccountLimit, "accounts a newly crawled host may bring")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "DIDs of one host handled in parallel")
+	fs.Float64Var(&c.HostEventRate, "host-event-rate", c.HostEventRate, "events a second each host may send (0: default)")
+	fs.Float64Var(&c.TrustedHostEventRate, "trusted-host-event-rate", c.TrustedHostEventRate, "events a second each trusted host may send (0: default)")
 }

@@ -41,6 +41,8 @@ type subscriber struct {
 	cursor             atomic.Int64
 	dirty              chan struct{}
 	logs               logLimiter
+	// limit bounds the rate of the host's events.
+	limit *tokenBucket
 }
 
 // startHost starts a subscriber for h unless one runs or h is blocked.
@@ -58,6 +60,11 @@ func (s *Server) startHost(h store.Host) {
 	sub := &subscriber{s: s, host: addr, log: s.log.With("host", h.Hostname), cancel: cancel,
 		done: make(chan struct{}), dirty: make(chan struct{}, 1),
 		logs: logLimiter{n: rejectLogsPerMinute, period: time.Minute}}
+	rate, burst := s.cfg.HostEventRate, s.cfg.HostEventBurst
+	if h.Trusted {
+		rate, burst = s.cfg.TrustedHostEventRate, s.cfg.TrustedHostEventBurst
+	}
+	sub.limit = newTokenBucket(rate, burst, s.cfg.Now())
 	sub.cursor.Store(h.Cursor)
 	s.subs[h.Hostname] = sub
 	go sub.run(ctx)
@@ -95,6 +102,11 @@ func (sub *subscriber) run(ctx context.Context) {
 				sub.markDirty()
 			},
 			OnError: func(err error) {
+				if reason := frameFault(err); reason != "" {
+					// A frame the host sent broke the connection.
+					sub.reject("frame", reason, "", 0, err)
+					return
+				}
 				sub.log.Warn("upstream connection failed", "err", err)
 			},
 			Workers:    sub.s.cfg.Workers,
@@ -158,6 +170,13 @@ func (sub *subscriber) save() {
 // dropped; only failures of the relay itself (store, log) return errors.
 func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 	switch m.Header.T {
+	case "#commit", "#sync", "#identity", "#account":
+		if !sub.limit.allow(sub.s.cfg.Now()) {
+			sub.reject(m.Header.T, reasonRateLimited, "", m.Seq, errors.New("the host is over its event rate limit"))
+			return nil
+		}
+	}
+	switch m.Header.T {
 	case "#commit":
 		return sub.handleCommit(ctx, m)
 	case "#sync":
@@ -189,9 +208,9 @@ func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err
 	}
 }
 
-func (sub *subscriber) accept(typ string) {
+func (sub *subscriber) accept(typ string, reason verify.Reason) {
 	sub.accepted.Add(1)
-	sub.s.metrics.accepted(typ)
+	sub.s.metrics.accepted(typ, string(reason))
 }
 
 // account returns the stored state of did; found is false for an account
@@ -325,7 +344,7 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		sub.log.Info("commit accepted with a broken chain", "did", did, "reason", v.Reason, "err", v.Err)
 	}
 	ev := *c.Event
-	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+	if err := sub.emit(ctx, typ, did, v.Reason, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
 	}); err != nil {
@@ -356,7 +375,7 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	ev := *sy.Event
-	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
 	}); err != nil {
@@ -423,7 +442,7 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 			return nil
 		}
 	}
-	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
 	}); err != nil {
@@ -471,7 +490,7 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 			status = *ev.Status
 		}
 	}
-	if err := sub.emit(ctx, typ, did, func(seq int64) ([]byte, error) {
+	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
 	}); err != nil {
@@ -482,10 +501,10 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 }
 
 // emit sequences an accepted event into the log and counts it.
-func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, encode encodeFunc) error {
+func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, reason verify.Reason, encode encodeFunc) error {
 	if _, err := sub.s.seq.submit(ctx, did, encode); err != nil {
 		return fmt.Errorf("relay: sequencing %s of %s from %s: %w", typ, did, sub.host.Name, err)
 	}
-	sub.accept(typ)
+	sub.accept(typ, reason)
 	return nil
 }

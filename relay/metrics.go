@@ -13,6 +13,12 @@ import (
 const (
 	reasonAccountLimit = "host-account-limit"
 	reasonBadBody      = "bad-body"
+	// reasonRateLimited: the host sent more events than its rate limit.
+	reasonRateLimited = "rate-limited"
+	// reasonBadFrame: a frame that is not a valid event-stream frame
+	// (not DAG-CBOR, no header, trailing bytes), counted with the type
+	// "frame" since its type is unknown.
+	reasonBadFrame = "bad-frame"
 )
 
 // relayMetrics are the relay's Prometheus instruments.
@@ -37,8 +43,10 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 	return m
 }
 
-func (m *relayMetrics) accepted(typ string) {
-	m.events.WithLabelValues(typ, "accepted", "").Inc()
+// accepted counts an accepted event; reason is the notable condition it
+// carried (a broken chain), "" if none.
+func (m *relayMetrics) accepted(typ, reason string) {
+	m.events.WithLabelValues(typ, "accepted", reason).Inc()
 }
 
 func (m *relayMetrics) rejected(typ, reason string) {
