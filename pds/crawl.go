@@ -129,15 +129,11 @@ func relayURL(host string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
-// crawlers holds each running Server's crawler until the Server struct
-// carries it as a field (set by startCrawler); the lookup then becomes a
-// field access.
-var crawlers sync.Map // *Server -> *crawler
-
 // startCrawler starts the background sender of crawl requests, which stops
-// when ctx ends, and asks for a first round at once. It does nothing when no
-// relays are configured or it already runs. Relay hosts that do not parse
-// are logged and skipped.
+// when ctx ends, and asks for a first round at once. Serve calls it, so
+// that relays are asked to crawl a PDS that answers. It does nothing when
+// no relays are configured or it already runs. Relay hosts that do not
+// parse are logged and skipped.
 func (s *Server) startCrawler(ctx context.Context) {
 	var relays []string
 	for _, h := range s.cfg.RelayHosts {
@@ -152,11 +148,19 @@ func (s *Server) startCrawler(ctx context.Context) {
 		return
 	}
 	c := newCrawler(s.crawlHostname(), relays, s.http, s.log)
-	if _, running := crawlers.LoadOrStore(s, c); running {
+	s.crawlMu.Lock()
+	if s.crawler != nil {
+		s.crawlMu.Unlock()
 		return
 	}
+	s.crawler = c
+	s.crawlMu.Unlock()
 	s.goBackground(func() {
-		defer crawlers.Delete(s)
+		defer func() {
+			s.crawlMu.Lock()
+			s.crawler = nil
+			s.crawlMu.Unlock()
+		}()
 		c.run(ctx)
 	})
 	c.kick()
@@ -178,7 +182,10 @@ func (s *Server) crawlHostname() string {
 // created, so that its firehose is followed). It returns at once; requests
 // within crawlInterval of each other are sent as one.
 func (s *Server) requestCrawlSoon() {
-	if c, ok := crawlers.Load(s); ok {
-		c.(*crawler).kick()
+	s.crawlMu.Lock()
+	c := s.crawler
+	s.crawlMu.Unlock()
+	if c != nil {
+		c.kick()
 	}
 }

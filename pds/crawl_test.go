@@ -238,7 +238,7 @@ func TestCrawlerStops(t *testing.T) {
 	}
 }
 
-// TestServerCrawl checks that a PDS asks its relays to crawl it on start,
+// TestServerCrawl checks that a serving PDS asks its relays to crawl it,
 // skipping relay hosts that do not parse, and that requestCrawlSoon is safe
 // to call at any time.
 func TestServerCrawl(t *testing.T) {
@@ -247,20 +247,22 @@ func TestServerCrawl(t *testing.T) {
 	p := newTestPDS(t, func(c *Config) {
 		c.RelayHosts = []string{"ftp://nonsense", relay.URL}
 	})
-	// startBackground starts the crawler; starting it again is a no-op.
+	// Serve started the crawler; starting it again is a no-op.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p.srv.startCrawler(ctx)
-	p.srv.startCrawler(ctx)
 	host := strings.TrimPrefix(p.url, "http://")
 	relay.waitRequests(t, 1, host)
+	p.srv.startCrawler(ctx)
 	p.srv.requestCrawlSoon()
 
 	// Without relays, nothing runs and requestCrawlSoon does nothing.
 	q := newTestPDS(t, nil)
 	q.srv.startCrawler(ctx)
 	q.srv.requestCrawlSoon()
-	if _, ok := crawlers.Load(q.srv); ok {
+	q.srv.crawlMu.Lock()
+	running := q.srv.crawler != nil
+	q.srv.crawlMu.Unlock()
+	if running {
 		t.Error("a crawler runs without relays")
 	}
 }

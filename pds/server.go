@@ -53,8 +53,13 @@ type Server struct {
 
 	handler http.Handler
 
-	bg        sync.WaitGroup
-	stop      context.CancelFunc
+	bg   sync.WaitGroup
+	stop context.CancelFunc
+
+	// crawler, while Serve runs with relays configured, asks them to
+	// crawl the PDS (crawl.go).
+	crawlMu   sync.Mutex
+	crawler   *crawler
 	closeOnce sync.Once
 }
 
@@ -211,6 +216,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	s.startCrawler(ctx)
 	select {
 	case err := <-errc:
 		return err
