@@ -42,7 +42,7 @@ type Config struct {
 	// DataDir holds every service's files and the manifest.
 	DataDir string
 	// PortBase is the first port; each service listens at PortBase plus
-	// its offset (plc +0, pds +1).
+	// its offset (plc +0, pds +1, relay +2).
 	PortBase int
 	// Seed creates the sample accounts when the manifest lists none.
 	Seed bool
@@ -338,7 +338,7 @@ func (d *Devnet) Wait() error {
 	return d.err
 }
 
-// URL returns the base URL of the named service ("plc", "pds"), or "" if
+// URL returns the base URL of the named service ("plc", "pds", "relay"), or "" if
 // there is no such service.
 func (d *Devnet) URL(name string) string { return d.urls[name] }
 
@@ -369,6 +369,9 @@ func (d *Devnet) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(&b, "Welkin devnet (data in %s)\n\n", d.cfg.DataDir)
 	for _, s := range d.Services() {
 		fmt.Fprintf(&b, "  %-5s %s\n", s.Name, s.URL)
+	}
+	if u := d.URL("relay"); strings.HasPrefix(u, "http://") {
+		fmt.Fprintf(&b, "\n  firehose (the relay's): ws://%s/xrpc/com.atproto.sync.subscribeRepos\n", strings.TrimPrefix(u, "http://"))
 	}
 	fmt.Fprintf(&b, "\n  PDS admin password: %s\n", d.adminPwd)
 	if len(d.accounts) == 0 {

@@ -142,7 +142,8 @@ func TestDevnetSeedPostRestart(t *testing.T) {
 	if err := json.Unmarshal(raw, &shape); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]string{"plc": plcURL, "pds": pdsURL}; !reflect.DeepEqual(shape.Services, want) {
+	relayURL := "http://localhost:" + strconv.Itoa(base+2)
+	if want := map[string]string{"plc": plcURL, "pds": pdsURL, "relay": relayURL}; !reflect.DeepEqual(shape.Services, want) {
 		t.Fatalf("services %v, want %v", shape.Services, want)
 	}
 	var handles []string

@@ -1,6 +1,6 @@
 // Package devnet runs a whole atproto network on loopback, in one process:
-// Welkin's PLC directory and a PDS today, the relay and AppView as they
-// arrive. It is what "welkin devnet" runs, and what tests use when they
+// Welkin's PLC directory, a PDS and a relay following that PDS today, the
+// AppView when it arrives. It is what "welkin devnet" runs, and what tests use when they
 // need a network to talk to.
 //
 // # Design
@@ -26,6 +26,11 @@
 //     random passwords, through the PDS's public XRPC API as any client
 //     would, and gives each a profile, two posts and a follow; the
 //     accounts are created once, and later runs keep the manifest's list.
+//   - The relay (PortBase+2) follows the PDS from its first event and
+//     serves the network's firehose, verified and re-sequenced; it runs
+//     with AllowInsecureHosts, since its upstream and the identities are
+//     on loopback over plain HTTP. The PDS names it in RelayHosts, so it
+//     also asks the relay to crawl it, as a PDS asks bsky.network.
 //   - Start returns once the network is healthy (and seeded); it runs until
 //     the context passed to Start is done or Close is called, then stops
 //     serving and closes every store, services in reverse order.

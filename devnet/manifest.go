@@ -24,7 +24,7 @@ const maxManifestSize = 1 << 20
 // Manifest describes a running devnet: where each service listens and the
 // accounts seeded on it. It is written to DataDir/devnet.json.
 type Manifest struct {
-	// Services maps a service name ("plc", "pds") to its base URL.
+	// Services maps a service name ("plc", "pds", "relay") to its base URL.
 	Services map[string]string `json:"services"`
 	// Accounts are the seeded accounts, in creation order; empty (never
 	// null) when there are none.

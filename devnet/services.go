@@ -9,10 +9,11 @@ import (
 	"github.com/welkin-atproto/welkin/pds"
 	"github.com/welkin-atproto/welkin/plc"
 	plcstore "github.com/welkin-atproto/welkin/plc/store"
+	"github.com/welkin-atproto/welkin/relay"
 )
 
-// service is one service of the network. Adding a service (the relay,
-// the AppView) is adding an entry to services: later entries may use the
+// service is one service of the network. Adding a service (the
+// AppView) is adding an entry to services: later entries may use the
 // URLs of earlier ones, and each gets its own subdirectory of DataDir
 // named after it.
 type service struct {
@@ -39,6 +40,7 @@ type server interface {
 var services = []service{
 	{name: "plc", offset: 0, health: "/_health", start: startPLC},
 	{name: "pds", offset: 1, health: "/xrpc/_health", start: startPDS},
+	{name: "relay", offset: 2, health: "/xrpc/_health", start: startRelay},
 }
 
 // dataDir is a service's own directory.
@@ -74,6 +76,9 @@ func startPLC(ctx context.Context, d *Devnet, name string, port int) (server, er
 	return &plcServer{Server: plc.NewServer(cfg, st), st: st}, nil
 }
 
+// startPDS opens the PDS. It names the devnet's relay in RelayHosts, as a
+// PDS names bsky.network, so that it asks the relay to crawl it; the relay
+// follows it from the start anyway (startRelay).
 func startPDS(ctx context.Context, d *Devnet, name string, port int) (server, error) {
 	srv, err := pds.New(ctx, pds.Config{
 		Hostname:             "localhost",
@@ -83,11 +88,34 @@ func startPDS(ctx context.Context, d *Devnet, name string, port int) (server, er
 		DataDir:              d.dataDir(name),
 		PLCURL:               d.URL("plc"),
 		HandleDomains:        []string{HandleDomain},
+		RelayHosts:           []string{d.URL("relay")},
 		AdminPassword:        d.adminPwd,
 		AllowPrivateNetworks: true,
 		RateLimits:           false,
 		Version:              d.cfg.Version,
 		Logger:               d.log.With("service", name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// startRelay opens the relay, which follows the devnet's PDS from its
+// first event. Its hosts and identities are on loopback, over plain HTTP,
+// so it runs with AllowInsecureHosts; the PDS is a trusted host (no
+// account limit). The PDS's requestCrawl, naming "localhost:PORT", finds
+// the same host.
+func startRelay(ctx context.Context, d *Devnet, name string, port int) (server, error) {
+	srv, err := relay.New(ctx, relay.Config{
+		Host:               "127.0.0.1",
+		Port:               port,
+		DataDir:            d.dataDir(name),
+		PLCURL:             d.URL("plc"),
+		TrustedHosts:       []string{d.URL("pds")},
+		AllowInsecureHosts: true,
+		Version:            d.cfg.Version,
+		Logger:             d.log.With("service", name),
 	})
 	if err != nil {
 		return nil, err

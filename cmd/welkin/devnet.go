@@ -22,9 +22,10 @@ func runDevnet(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: welkin devnet [--data-dir DIR] [--port-base PORT] [--seed]")
 		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Runs a PLC directory (on PORT) and a PDS (on PORT+1) on 127.0.0.1 until")
-		fmt.Fprintln(stderr, "SIGINT/SIGTERM, and writes DIR/devnet.json with their URLs and the")
-		fmt.Fprintln(stderr, "seeded accounts. A restart with the same flags continues on the same data.")
+		fmt.Fprintln(stderr, "Runs a PLC directory (on PORT), a PDS (on PORT+1) and a relay following")
+		fmt.Fprintln(stderr, "that PDS (on PORT+2) on 127.0.0.1 until SIGINT/SIGTERM, and writes")
+		fmt.Fprintln(stderr, "DIR/devnet.json with their URLs and the seeded accounts. A restart with")
+		fmt.Fprintln(stderr, "the same flags continues on the same data.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}

@@ -62,7 +62,7 @@ func TestDevnetUsageErrors(t *testing.T) {
 
 func TestDevnetServesUntilCancelled(t *testing.T) {
 	dir := t.TempDir()
-	base := freePortRun(t, 2)
+	base := freePortRun(t, 3)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	cfg := devnet.Config{DataDir: dir, PortBase: base, Logger: logger}
@@ -90,6 +90,7 @@ func TestDevnetServesUntilCancelled(t *testing.T) {
 		}
 	}
 	pollHealth(t, "http://localhost:"+strconv.Itoa(base+1)+"/xrpc/_health", exited)
+	pollHealth(t, "http://localhost:"+strconv.Itoa(base+2)+"/xrpc/_health", exited)
 	cancel()
 	select {
 	case code := <-exited:
@@ -99,7 +100,7 @@ func TestDevnetServesUntilCancelled(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the devnet did not stop within a minute of cancel")
 	}
-	for _, want := range []string{"http://localhost:" + strconv.Itoa(base), "http://localhost:" + strconv.Itoa(base+1), "no accounts"} {
+	for _, want := range []string{"http://localhost:" + strconv.Itoa(base), "http://localhost:" + strconv.Itoa(base+1), "relay", "http://localhost:" + strconv.Itoa(base+2), "ws://localhost:" + strconv.Itoa(base+2) + "/xrpc/com.atproto.sync.subscribeRepos", "no accounts"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the summary lacks %q:\n%s", want, stdout.String())
 		}

@@ -28,7 +28,7 @@ func commands() map[string]command {
 		"plc":      {"run a PLC directory (welkin plc log <did>: print an audit log)", runPLC},
 		"pds":      {"run a Personal Data Server", runPDS},
 		"relay":    {"run a relay (subscribes to PDS hosts, serves one firehose)", runRelay},
-		"devnet":   {"run a whole network (PLC directory, PDS) on loopback", runDevnet},
+		"devnet":   {"run a whole network (PLC directory, PDS, relay) on loopback", runDevnet},
 		"resolve":  {"resolve a handle or DID and verify the handle", runResolve},
 		"key":      {"generate key pairs (welkin key generate)", runKey},
 		"repo":     {"inspect, verify, list and diff repository CAR files", runRepo},
