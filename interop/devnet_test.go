@@ -23,7 +23,7 @@ import (
 const devnetStartTimeout = 2 * time.Minute
 
 // devnetServices is how many consecutive ports a devnet takes.
-const devnetServices = 2
+const devnetServices = 3
 
 // devnetManifest is the part of devnet.json the test reads.
 type devnetManifest struct {
@@ -70,8 +70,9 @@ func TestDevnetWithOfficialClient(t *testing.T) {
 		t.Fatalf("devnet.json: %v\n%s", err, raw)
 	}
 	wantServices := map[string]string{
-		"plc": fmt.Sprintf("http://localhost:%d", base),
-		"pds": fmt.Sprintf("http://localhost:%d", base+1),
+		"plc":   fmt.Sprintf("http://localhost:%d", base),
+		"pds":   fmt.Sprintf("http://localhost:%d", base+1),
+		"relay": fmt.Sprintf("http://localhost:%d", base+2),
 	}
 	if !reflect.DeepEqual(m.Services, wantServices) {
 		t.Fatalf("services %v, want %v", m.Services, wantServices)
