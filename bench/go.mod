@@ -6,6 +6,7 @@ replace github.com/welkin-atproto/welkin => ../
 
 require (
 	github.com/bluesky-social/indigo v0.0.0-20260605210604-af2fec94f34c
+	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.2.0
 	github.com/ipfs/go-block-format v0.2.0
 	github.com/ipfs/go-cid v0.6.2
 	github.com/ipfs/go-ipld-format v0.6.0

@@ -20,6 +20,10 @@
 // wrong. Signature verification errors all match ErrInvalidSignature with
 // errors.Is, and strict rejections of high-S signatures also match ErrHighS.
 //
-// secp256k1 arithmetic comes from gitlab.com/yawning/secp256k1-voi; P-256
-// from the standard library.
+// secp256k1 verification and key handling come from
+// gitlab.com/yawning/secp256k1-voi. secp256k1 signing is this package's
+// own: nonces from RFC 6979 hedged with 32 fresh random bytes (section
+// 3.6), a constant-time fixed-base multiplication, and blinded inversions,
+// with field arithmetic in assembly on amd64. P-256 comes from the
+// standard library.
 package crypto

@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"io"
 
@@ -19,9 +20,9 @@ type publicKeyK256 struct {
 type privateKeyK256 struct {
 	key *secec.PrivateKey
 	pub *publicKeyK256
+	d   *secp256k1.Scalar // the private scalar, for signK256
+	raw [32]byte          // and its big-endian bytes
 }
-
-var signOptsK256 = &secec.ECDSAOptions{Encoding: secec.EncodingCompact}
 
 // GenerateK256 makes a new random secp256k1 private key.
 func GenerateK256() (PrivateKey, error) {
@@ -65,7 +66,9 @@ func newPublicK256(key *secec.PublicKey) *publicKeyK256 {
 }
 
 func newPrivateK256(key *secec.PrivateKey) *privateKeyK256 {
-	return &privateKeyK256{key: key, pub: newPublicK256(key.PublicKey())}
+	k := &privateKeyK256{key: key, pub: newPublicK256(key.PublicKey()), d: key.Scalar()}
+	copy(k.raw[:], key.Bytes())
+	return k
 }
 
 func (k *privateKeyK256) KeyType() KeyType        { return KeyTypeK256 }
@@ -76,17 +79,18 @@ func (k *privateKeyK256) JWK() (JWK, error)       { return privateJWK(k) }
 func (k *privateKeyK256) Equal(o PrivateKey) bool { return equalPrivate(k, o) }
 
 func (k *privateKeyK256) HashAndSign(msg []byte) ([]byte, error) {
-	sig, err := k.key.Sign(rand.Reader, digest(msg), signOptsK256)
-	if err != nil {
-		return nil, fmt.Errorf("crypto: secp256k1 signing: %w", err)
+	h := sha256.Sum256(msg)
+	// Fresh randomness hedges the otherwise deterministic RFC 6979 nonce
+	// (see signK256). crypto/rand.Read does not fail on supported systems.
+	var extra [32]byte
+	if _, err := rand.Read(extra[:]); err != nil {
+		return nil, fmt.Errorf("crypto: secp256k1 signing: reading randomness: %w", err)
 	}
-	sc, err := parseCompact(sig, orderK256)
+	sig, err := signK256(k.d, &k.raw, &h, extra[:])
 	if err != nil {
-		return nil, fmt.Errorf("crypto: secp256k1 signing produced a bad signature: %w", err)
+		return nil, err
 	}
-	// The library already returns low-S; normalising again is cheap and
-	// keeps the guarantee independent of it.
-	return orderK256.lowS(sc).compact(), nil
+	return sig[:], nil
 }
 
 func (k *publicKeyK256) KeyType() KeyType       { return KeyTypeK256 }
