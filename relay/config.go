@@ -207,6 +207,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	num("ACCOUNT_LIMIT", &c.AccountLimit)
 	num("WORKERS", &workers)
+	rate := func(name string, dst *float64) {
+		if v, ok := get(name); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				errs = append(errs, fmt.Sprintf("%s%s: %q is not a rate (events a second)", EnvPrefix, name, v))
+				return
+			}
+			*dst = f
+		}
+	}
+	rate("HOST_EVENT_RATE", &c.HostEventRate)
+	rate("TRUSTED_HOST_EVENT_RATE", &c.TrustedHostEventRate)
 	c.Port, c.Workers = int(port), int(workers)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -9,12 +9,14 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{
-		"WELKIN_RELAY_PORT":                 "9999",
-		"WELKIN_RELAY_HOSTS":                "a.example.com, b.example.com,",
-		"WELKIN_RELAY_TRUSTED_HOSTS":        "t.example.com",
-		"WELKIN_RELAY_RETENTION":            "1h",
-		"WELKIN_RELAY_ALLOW_INSECURE_HOSTS": "true",
-		"WELKIN_RELAY_ADMIN_PASSWORD":       "pw",
+		"WELKIN_RELAY_PORT":                    "9999",
+		"WELKIN_RELAY_HOSTS":                   "a.example.com, b.example.com,",
+		"WELKIN_RELAY_TRUSTED_HOSTS":           "t.example.com",
+		"WELKIN_RELAY_RETENTION":               "1h",
+		"WELKIN_RELAY_ALLOW_INSECURE_HOSTS":    "true",
+		"WELKIN_RELAY_ADMIN_PASSWORD":          "pw",
+		"WELKIN_RELAY_HOST_EVENT_RATE":         "12.5",
+		"WELKIN_RELAY_TRUSTED_HOST_EVENT_RATE": "900",
 	}
 	c, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -22,10 +24,12 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if c.Port != 9999 || !slices.Equal(c.Hosts, []string{"a.example.com", "b.example.com"}) ||
 		!slices.Equal(c.TrustedHosts, []string{"t.example.com"}) || c.Retention != time.Hour ||
-		!c.AllowInsecureHosts || c.AdminPassword != "pw" || c.DataDir != DefaultDataDir {
+		!c.AllowInsecureHosts || c.AdminPassword != "pw" || c.DataDir != DefaultDataDir ||
+		c.HostEventRate != 12.5 || c.TrustedHostEventRate != 900 {
 		t.Fatalf("config = %+v", c)
 	}
-	for k, v := range map[string]string{"WELKIN_RELAY_PORT": "x", "WELKIN_RELAY_RETENTION": "soon", "WELKIN_RELAY_ALLOW_INSECURE_HOSTS": "maybe"} {
+	for k, v := range map[string]string{"WELKIN_RELAY_PORT": "x", "WELKIN_RELAY_RETENTION": "soon", "WELKIN_RELAY_ALLOW_INSECURE_HOSTS": "maybe",
+		"WELKIN_RELAY_HOST_EVENT_RATE": "fast", "WELKIN_RELAY_TRUSTED_HOST_EVENT_RATE": "-1"} {
 		if _, err := ConfigFromEnv(func(n string) string {
 			if n == k {
 				return v
