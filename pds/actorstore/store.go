@@ -131,12 +131,12 @@ CREATE INDEX backlinks_link ON backlinks (link_to, path, collection);`,
 
 // The connection settings of one account's database. A PDS keeps many of
 // them open at once, so each is kept small: two readers that close when
-// idle and a 1 MiB page cache per connection (the file's pages stay in
+// idle and a 256 KiB page cache per connection (the file's pages stay in
 // the operating system's cache).
 const (
 	storeReaders    = 2
 	storeReaderIdle = 30 * time.Second
-	storeCacheKiB   = 1024
+	storeCacheKiB   = 256
 )
 
 // Store is the database of one account.
