@@ -7,17 +7,6 @@
 // but with every intermediate in a register. Nothing here branches or
 // indexes memory by the data.
 
-// func k256cpuid(leaf, sub uint32) (a, b, c, d uint32)
-TEXT ·k256cpuid(SB), NOSPLIT, $0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, a+8(FP)
-	MOVL BX, b+12(FP)
-	MOVL CX, c+16(FP)
-	MOVL DX, d+20(FP)
-	RET
-
 // func feAddAsm(z, a, b *fe)
 TEXT ·feAddAsm(SB), NOSPLIT, $0-24
 	MOVQ a+8(FP), SI
