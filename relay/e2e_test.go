@@ -337,6 +337,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	if !rs.Active || rs.Rev == nil || *rs.Rev != lastRev {
 		t.Fatalf("getRepoStatus = %+v", rs)
 	}
+	checkRedirects(t, r1.url, pdsHost, acct.Did)
 
 	// Restart on the same data: the relay resumes its upstream after the
 	// last event it logged, and its own seqs continue.

@@ -70,21 +70,30 @@ func (s *Server) syncGetLatestCommit(ctx context.Context, p *atproto.SyncGetLate
 	if err != nil {
 		return nil, err
 	}
-	switch a.Status {
-	case store.StatusActive, "":
-	case store.StatusTakendown:
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoTakendown", "Repo has been taken down: %s", a.DID)
-	case store.StatusSuspended:
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoSuspended", "Repo has been suspended: %s", a.DID)
-	case store.StatusDeleted:
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Repo has been deleted: %s", a.DID)
-	default:
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoDeactivated", "Repo has been deactivated: %s", a.DID)
+	if err := repoAvailable(a); err != nil {
+		return nil, err
 	}
 	if a.Commit == "" {
 		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "No commit seen yet for DID: %s", a.DID)
 	}
 	return &atproto.SyncGetLatestCommit_Output{Cid: a.Commit, Rev: a.Rev}, nil
+}
+
+// repoAvailable is the error for the repository of an account that is not
+// active, as the reference services name them, or nil.
+func repoAvailable(a store.Account) error {
+	switch a.Status {
+	case store.StatusActive, "":
+		return nil
+	case store.StatusTakendown:
+		return xrpc.Errorf(http.StatusBadRequest, "RepoTakendown", "Repo has been taken down: %s", a.DID)
+	case store.StatusSuspended:
+		return xrpc.Errorf(http.StatusBadRequest, "RepoSuspended", "Repo has been suspended: %s", a.DID)
+	case store.StatusDeleted:
+		return xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Repo has been deleted: %s", a.DID)
+	default:
+		return xrpc.Errorf(http.StatusBadRequest, "RepoDeactivated", "Repo has been deactivated: %s", a.DID)
+	}
 }
 
 func listLimit(l *int64, def int) (int, error) {
