@@ -296,40 +296,41 @@ func (s *Server) syncGetBlocks(ctx context.Context, req *xrpc.Request) (*xrpc.Re
 	})
 }
 
-// syncGetLatestCommit serves com.atproto.sync.getLatestCommit.
-func (s *Server) syncGetLatestCommit(ctx context.Context, p *atproto.SyncGetLatestCommit_Params) (*atproto.SyncGetLatestCommit_Output, error) {
-	did, err := parseDIDParam(p.Did)
+// syncHead is the head commit and rev of the repository didParam names,
+// for getLatestCommit and getHead; a repository without one is a 400 with
+// the error name notFound.
+func (s *Server) syncHead(ctx context.Context, didParam, notFound string) (data.CID, string, error) {
+	did, err := parseDIDParam(didParam)
 	if err != nil {
-		return nil, err
+		return data.CID{}, "", err
 	}
 	if _, err := s.syncAccount(ctx, did); err != nil {
-		return nil, err
+		return data.CID{}, "", err
 	}
 	head, rev, ok, err := s.repoHead(ctx, did)
 	if err != nil {
-		return nil, err
+		return data.CID{}, "", err
 	}
 	if !ok {
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find root for DID: %s", did)
+		return data.CID{}, "", xrpc.Errorf(http.StatusBadRequest, notFound, "Could not find root for DID: %s", did)
+	}
+	return head, rev, nil
+}
+
+// syncGetLatestCommit serves com.atproto.sync.getLatestCommit.
+func (s *Server) syncGetLatestCommit(ctx context.Context, p *atproto.SyncGetLatestCommit_Params) (*atproto.SyncGetLatestCommit_Output, error) {
+	head, rev, err := s.syncHead(ctx, p.Did, "RepoNotFound")
+	if err != nil {
+		return nil, err
 	}
 	return &atproto.SyncGetLatestCommit_Output{Cid: head.String(), Rev: rev}, nil
 }
 
 // syncGetHead serves the deprecated com.atproto.sync.getHead.
 func (s *Server) syncGetHead(ctx context.Context, p *atproto.SyncGetHead_Params) (*atproto.SyncGetHead_Output, error) {
-	did, err := parseDIDParam(p.Did)
+	head, _, err := s.syncHead(ctx, p.Did, "HeadNotFound")
 	if err != nil {
 		return nil, err
-	}
-	if _, err := s.syncAccount(ctx, did); err != nil {
-		return nil, err
-	}
-	head, _, ok, err := s.repoHead(ctx, did)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, xrpc.Errorf(http.StatusBadRequest, "HeadNotFound", "Could not find root for DID: %s", did)
 	}
 	return &atproto.SyncGetHead_Output{Root: head.String()}, nil
 }
