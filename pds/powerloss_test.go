@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/welkin-atproto/welkin/atproto/identity"
-	"github.com/welkin-atproto/welkin/atproto/repo"
 	"github.com/welkin-atproto/welkin/atproto/stream"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 	"github.com/welkin-atproto/welkin/internal/sqldb/faultvfs"
@@ -319,94 +317,6 @@ func TestPowerLossDurability(t *testing.T) {
 			map[string]string{"identifier": a.Handle, "password": "password"}, &sess); status != http.StatusOK || sess.DID != string(a.DID) {
 			t.Errorf("%s: createSession after the power losses: %d %s", a.DID, status, body)
 		}
-		// Every acknowledged write is there, with its CID.
-		for _, w := range a.acked {
-			parts := strings.Split(strings.TrimPrefix(w.URI, "at://"), "/")
-			var rec struct {
-				CID string `json:"cid"`
-			}
-			status, body := httpJSON(hc, "GET", fmt.Sprintf("%s/xrpc/com.atproto.repo.getRecord?repo=%s&collection=%s&rkey=%s",
-				base, parts[0], parts[1], parts[2]), "", nil, &rec)
-			if status != http.StatusOK || rec.CID != w.CID {
-				t.Errorf("acknowledged write %s (cid %s, rev %s) lost: %d %s", w.URI, w.CID, w.Rev, status, body)
-			}
-		}
-		// The repository exports and verifies against the account's key.
-		ident, err := identity.ParseIdentity(a.Doc)
-		if err != nil {
-			t.Fatalf("%s: DID document: %v", a.DID, err)
-		}
-		key, err := ident.SigningKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := hc.Get(base + "/xrpc/com.atproto.sync.getRepo?did=" + string(a.DID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = repo.ImportCAR(context.Background(), resp.Body, repo.NewMemBlockStore(), repo.ImportOptions{DID: a.DID, PublicKey: key})
-		resp.Body.Close()
-		if err != nil {
-			t.Errorf("%s: repository does not verify after the power losses: %v", a.DID, err)
-		}
 	}
-
-	// The whole log, replayed from the start, gap-free.
-	replay := replayCommits(t, base, latest)
-	bySeq := map[int64]liveEvent{}
-	for _, ev := range replay {
-		bySeq[ev.Seq] = ev
-	}
-	// Events a consumer saw live are the events in the log.
-	liveMu.Lock()
-	for seq, ev := range live {
-		if got, ok := bySeq[seq]; !ok || got != ev {
-			t.Errorf("seq %d was %+v live but is %+v after the power losses", seq, ev, got)
-		}
-	}
-	liveMu.Unlock()
-
-	perRepo := map[string][]liveEvent{}
-	for _, ev := range replay {
-		perRepo[ev.Repo] = append(perRepo[ev.Repo], ev)
-	}
-	for _, a := range accounts {
-		evs := perRepo[string(a.DID)]
-		if len(evs) == 0 {
-			t.Errorf("%s: no #commit event", a.DID)
-			continue
-		}
-		revs := map[string]bool{}
-		for i, ev := range evs {
-			revs[ev.Rev] = true
-			if i == 0 {
-				if ev.Since != "" {
-					t.Errorf("%s: first event has since %q", a.DID, ev.Since)
-				}
-				continue
-			}
-			if ev.Since != evs[i-1].Rev || ev.Rev <= evs[i-1].Rev {
-				t.Errorf("%s: chain broken at seq %d: rev %s since %q after rev %s", a.DID, ev.Seq, ev.Rev, ev.Since, evs[i-1].Rev)
-			}
-		}
-		for _, w := range a.acked {
-			if !revs[w.Rev] {
-				t.Errorf("%s: acknowledged commit rev %s has no firehose event", a.DID, w.Rev)
-			}
-		}
-		var head struct {
-			CID string `json:"cid"`
-			Rev string `json:"rev"`
-		}
-		if status, body := httpJSON(hc, "GET", base+"/xrpc/com.atproto.sync.getLatestCommit?did="+string(a.DID), "", nil, &head); status != http.StatusOK {
-			t.Fatalf("getLatestCommit: %d %s", status, body)
-		}
-		last := evs[len(evs)-1]
-		if last.Commit != head.CID || last.Rev != head.Rev {
-			t.Errorf("%s: head is %s (rev %s) but the last event is %s (rev %s)", a.DID, head.CID, head.Rev, last.Commit, last.Rev)
-		}
-	}
-	if len(replay) == 0 {
-		t.Fatal("empty firehose")
-	}
+	checkRecovered(t, hc, base, accounts, latest, live, "the power losses")
 }
