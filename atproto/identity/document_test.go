@@ -96,6 +96,45 @@ func TestParseDIDDocumentLegacyKeys(t *testing.T) {
 	}
 }
 
+// TestParseDIDDocumentOldPLCDirectory reads a document exactly as an old
+// release of the reference PLC directory (npm @did-plc/server 0.0.1)
+// serves it: the legacy verification method type with an uncompressed key
+// and no multicodec prefix, relative ids, the secp256k1-2019 context, and
+// a development PDS at http://localhost:PORT. The key must be the one the
+// same directory reports as a did:key in the DID's operation data.
+func TestParseDIDDocumentOldPLCDirectory(t *testing.T) {
+	const did = "did:plc:hyl2prfgkdm3wj2ptccyfi6l"
+	doc := []byte(`{"@context":["https://www.w3.org/ns/did/v1","https://w3id.org/security/suites/secp256k1-2019/v1"],` +
+		`"id":"did:plc:hyl2prfgkdm3wj2ptccyfi6l","alsoKnownAs":["at://dave.test"],` +
+		`"verificationMethod":[{"id":"#atproto","type":"EcdsaSecp256k1VerificationKey2019","controller":"did:plc:hyl2prfgkdm3wj2ptccyfi6l",` +
+		`"publicKeyMultibase":"zRs1ZDs25EfKKoJr9ve6NVYoAhW6oSRffnDWpqywDWvQKgdWEPQRb5Y5NFDcmHMv8Yw898GQL3rMZSVaY1i6dCVK5"}],` +
+		`"service":[{"id":"#atproto_pds","type":"AtprotoPersonalDataServer","serviceEndpoint":"http://localhost:43102"}]}`)
+	const didKey = "did:key:zQ3shcBm1xo299gJj8KT9zm8iQ9DYNxogh2FdkxHp3y3dTxcH"
+
+	ident, err := ParseIdentity(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ident.DID != did || ident.Handle != "dave.test" {
+		t.Errorf("DID %q, handle %q", ident.DID, ident.Handle)
+	}
+	key, err := ident.SigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := crypto.ParsePublicDIDKey(didKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.Equal(want) || key.DIDKey() != didKey {
+		t.Errorf("signing key %s, want %s", key.DIDKey(), didKey)
+	}
+	pds, err := ident.PDSEndpoint()
+	if err != nil || pds != "http://localhost:43102" {
+		t.Errorf("PDSEndpoint = %q, %v", pds, err)
+	}
+}
+
 func TestIdentityKeySelection(t *testing.T) {
 	did := "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 	vm := func(id, typ, controller, mb string) string {
