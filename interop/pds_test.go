@@ -236,7 +236,7 @@ func referenceLogs(data string) string {
 }
 
 // welkinPDS is a Welkin PDS served in this process, with a Welkin PLC
-// directory of its own.
+// directory of its own unless it was given one.
 type welkinPDS struct {
 	url    string // http://localhost:PORT, as in its DID documents
 	addr   string // 127.0.0.1:PORT
@@ -248,23 +248,32 @@ type welkinPDS struct {
 // localhost, handle domain ".test") on loopback ports; both stop when the
 // test ends, and their logs are printed if it failed.
 func startWelkinPDS(t *testing.T) *welkinPDS {
+	return startWelkinPDSWith(t, "")
+}
+
+// startWelkinPDSWith starts a PDS as startWelkinPDS does, using the PLC
+// directory at plcURL; an empty plcURL starts a Welkin one.
+func startWelkinPDSWith(t *testing.T, plcURL string) *welkinPDS {
 	t.Helper()
 	dir := t.TempDir()
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx := context.Background()
 
-	st, err := plcstore.Open(ctx, filepath.Join(dir, "plc.sqlite"))
-	if err != nil {
-		t.Fatal(err)
+	if plcURL == "" {
+		st, err := plcstore.Open(ctx, filepath.Join(dir, "plc.sqlite"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plcSrv := plc.NewServer(plc.Config{Logger: logger.With("service", "plc")}, st)
+		hs := httptest.NewServer(plcSrv.Handler())
+		t.Cleanup(func() {
+			hs.Close()
+			plcSrv.Close()
+			st.Close()
+		})
+		plcURL = hs.URL
 	}
-	plcSrv := plc.NewServer(plc.Config{Logger: logger.With("service", "plc")}, st)
-	hs := httptest.NewServer(plcSrv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		plcSrv.Close()
-		st.Close()
-	})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -276,7 +285,7 @@ func startWelkinPDS(t *testing.T) *welkinPDS {
 		Host:                 "127.0.0.1",
 		Port:                 port,
 		DataDir:              filepath.Join(dir, "pds"),
-		PLCURL:               hs.URL,
+		PLCURL:               plcURL,
 		HandleDomains:        []string{".test"},
 		AdminPassword:        "admin",
 		AllowPrivateNetworks: true,
@@ -304,7 +313,7 @@ func startWelkinPDS(t *testing.T) *welkinPDS {
 	return &welkinPDS{
 		url:    "http://localhost:" + strconv.Itoa(port),
 		addr:   ln.Addr().String(),
-		plcURL: hs.URL,
+		plcURL: plcURL,
 		logs:   logs,
 	}
 }

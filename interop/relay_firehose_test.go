@@ -3,25 +3,31 @@ package interop
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"maps"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/welkin-atproto/welkin/api/atproto"
 	"github.com/welkin-atproto/welkin/atproto/xrpc"
-	"github.com/welkin-atproto/welkin/devnet"
 )
 
-// TestRelayFirehoseReaders runs a Welkin devnet (PLC directory, PDS and
-// the relay following that PDS, in this process, each on its own
-// loopback port and talking to the others over HTTP), makes accounts
-// write (the scenario of node/pds.js for alice and bob: creates, edits,
-// deletes, an applyWrites batch; and carol, written from Go at the same
-// time: creates, updates, deletes), and reads the relay's
-// subscribeRepos from cursor 0 with the readers of pds_firehose_test.go:
+// TestRelayFirehoseReaders runs a Welkin relay that follows two PDSs at
+// once, a Welkin PDS and the reference TypeScript PDS of the reference
+// stack, every service on its own loopback port and talking to the others
+// over HTTP. Every DID lives in the reference stack's PLC directory, an
+// old release that serves DID documents in the legacy form (the
+// EcdsaSecp256k1VerificationKey2019 type, a key without a multicodec
+// prefix, relative ids), which the relay must read.
+//
+// On each PDS, accounts write: the scenario of node/pds.js for alice and
+// bob (creates, edits, deletes, applyWrites batches, a profile with an
+// uploaded avatar), and one more account written from Go at the same
+// time (creates, updates, deletes, a new handle, a deactivation and
+// reactivation: #identity and #account events). The relay's subscribeRepos, read from
+// cursor 0, is then checked by two readers no one here wrote:
 //
 //   - indigo: every #commit passes the sync-1.1 checks (signature,
 //     inversion of the ops against prevData, rev/since chain, prevData
@@ -30,108 +36,138 @@ import (
 //     emitted, which it does only once the signature and the record's MST
 //     proof verify, with the same content indigo saw.
 //
-// A third reader, indigo again, reads the PDS's own stream, and every
-// event the PDS emitted must arrive through the relay, per account in the
-// PDS's order with the same commit and ops, except a #sync that repeats
-// the rev of the commit before it (the #sync a new account's first commit
-// is followed by): the relay drops those as duplicate revs, as the sync
-// specification asks.
+// indigo also reads each PDS's own stream, and every event either PDS
+// emitted must arrive through the relay, per account in the PDS's order
+// with the same commit and ops, except a #sync that repeats the rev of
+// the commit before it (both PDSs follow a new account's first commit,
+// and a reactivation, with one): the relay ignores those as duplicate
+// revs, as the sync specification asks. The relay must end up listing
+// every account, active at its last rev, recorded on the host it came
+// from, and must have refused no other event of either PDS.
 func TestRelayFirehoseReaders(t *testing.T) {
 	requireNode(t)
-	logs := &lockedBuffer{}
-	base := freePortBase(t, 3)
-	d, err := devnet.Start(t.Context(), devnet.Config{
-		DataDir:  t.TempDir(),
-		PortBase: base,
-		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	if err != nil {
-		t.Fatalf("starting the devnet on ports %d-%d: %v", base, base+2, err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("closing the devnet: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("devnet logs:\n%s", pdsTail(logs.String(), 12000))
-		}
-	})
-	pdsURL, plcURL := d.URL("pds"), d.URL("plc")
-	pdsWS, relayWS := loopbackWS(t, pdsURL), loopbackWS(t, d.URL("relay"))
+	ref := startReferenceStack(t)
+	wk := startWelkinPDSWith(t, ref.plcURL)
+	refWS := "ws" + strings.TrimPrefix(ref.pdsURL, "http")
+	rl := startTestRelay(t, ref.plcURL, []string{wk.url}, []string{ref.pdsURL})
 	const subscribe = "/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	upstream := newGoFirehose(plcURL)
-	upDone, err := upstream.start(ctx, pdsWS+subscribe)
-	if err != nil {
-		t.Fatalf("indigo: subscribing to the PDS at %s: %v", pdsWS, err)
+	type upstream struct {
+		name, url, ws, extra string
+		g                    *goFirehose
+		done                 <-chan error
 	}
-	relayed := newGoFirehose(plcURL)
-	relayDone, err := relayed.start(ctx, relayWS+subscribe)
-	if err != nil {
-		t.Fatalf("indigo: subscribing to the relay at %s: %v", relayWS, err)
+	ups := []*upstream{
+		{name: "the Welkin PDS", url: wk.url, ws: "ws://" + wk.addr, extra: "carol"},
+		{name: "the reference PDS", url: ref.pdsURL, ws: refWS, extra: "dave"},
 	}
-	node, err := startNodeFirehose(t, relayWS, plcURL)
+	for _, u := range ups {
+		u.g = newGoFirehose(ref.plcURL)
+		done, err := u.g.start(ctx, u.ws+subscribe)
+		if err != nil {
+			t.Fatalf("indigo: subscribing to %s at %s: %v", u.name, u.ws, err)
+		}
+		u.done = done
+	}
+	relayed := newGoFirehose(ref.plcURL)
+	relayDone, err := relayed.start(ctx, rl.ws+subscribe)
+	if err != nil {
+		t.Fatalf("indigo: subscribing to the relay at %s: %v", rl.ws, err)
+	}
+	node, err := startNodeFirehose(t, rl.ws, ref.plcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// carol writes from Go while the scenario runs, so that the relay
-	// handles several accounts' events at once.
-	carol := make(chan carolResult, 1)
-	go func() {
-		did, rev, commits, err := writeCarol(ctx, pdsURL)
-		carol <- carolResult{did, rev, commits, err}
-	}()
-	doc := runScenario(t, pdsURL)
-	cr := <-carol
-	if cr.err != nil {
-		t.Fatalf("carol's writes: %v", cr.err)
+	// Both PDSs are written at once, each by the scenario and by one
+	// account written from Go, so that the relay handles several hosts'
+	// and accounts' events together.
+	type written struct {
+		revs    map[string]string // DID -> rev of the last commit
+		commits map[string]int    // DID -> commits made
+		err     error
 	}
-	if len(doc.Meta.Revs) != 2 {
-		t.Fatalf("the scenario reported the final revs of %d accounts, want 2: %v", len(doc.Meta.Revs), doc.Meta.Revs)
+	results := make([]chan written, len(ups))
+	for i, u := range ups {
+		results[i] = make(chan written, 1)
+		go func() {
+			w := written{revs: map[string]string{}, commits: map[string]int{}}
+			extra := make(chan writerResult, 1)
+			go func() {
+				did, rev, commits, err := writeAccount(ctx, u.url, u.extra)
+				extra <- writerResult{did, rev, commits, err}
+			}()
+			doc, err := scenario(ctx, u.url)
+			wr := <-extra
+			switch {
+			case err != nil:
+				w.err = err
+			case wr.err != nil:
+				w.err = wr.err
+			case len(doc.Meta.Revs) != 2:
+				w.err = fmt.Errorf("the scenario reported the final revs of %d accounts, want 2: %v", len(doc.Meta.Revs), doc.Meta.Revs)
+			default:
+				w.revs[wr.did], w.commits[wr.did] = wr.rev, wr.commits
+				for did, rev := range doc.Meta.Revs {
+					w.revs[did], w.commits[did] = rev, doc.Meta.Commits[did]
+				}
+			}
+			results[i] <- w
+		}()
 	}
-	revs := map[string]string{cr.did: cr.rev}
-	commits := map[string]int{cr.did: cr.commits}
-	for did, rev := range doc.Meta.Revs {
-		revs[did] = rev
-		commits[did] = doc.Meta.Commits[did]
+	revs, commits := map[string]string{}, map[string]int{}
+	perHost := make([]map[string]string, len(ups))
+	for i, u := range ups {
+		w := <-results[i]
+		if w.err != nil {
+			t.Fatalf("writing to %s: %v", u.name, w.err)
+		}
+		perHost[i] = w.revs
+		maps.Copy(revs, w.revs)
+		maps.Copy(commits, w.commits)
 	}
 
-	// Both indigo readers reach every account's last commit; the relay's
-	// highest seq then is where the Node reader must get to.
-	for _, r := range []struct {
-		name string
-		g    *goFirehose
-		done <-chan error
-	}{{"the PDS", upstream, upDone}, {"the relay", relayed, relayDone}} {
+	// Every indigo reader reaches the last commits of its accounts; the
+	// relay's highest seq then is where the Node reader must get to.
+	waitReached := func(name string, g *goFirehose, done <-chan error, revs map[string]string) {
 		deadline := time.Now().Add(firehoseCatchUp)
-		for !r.g.reached(revs) {
+		for !g.reached(revs) {
 			select {
-			case err := <-r.done:
-				t.Fatalf("indigo on %s: the stream ended before the last commits: %v\n%s", r.name, err, r.g.report())
+			case err := <-done:
+				t.Fatalf("indigo on %s: the stream ended before the last commits: %v\n%s", name, err, g.report())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("indigo on %s: did not see the last commits %v within %s\n%s", r.name, revs, firehoseCatchUp, r.g.report())
+				t.Fatalf("indigo on %s: did not see the last commits %v within %s\n%s", name, revs, firehoseCatchUp, g.report())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	for i, u := range ups {
+		waitReached(u.name, u.g, u.done, perHost[i])
+	}
+	waitReached("the relay", relayed, relayDone, revs)
 	lastSeq := relayed.maxSeq()
 	nodeLines := node.finish(t, lastSeq)
 	cancel()
-	<-upDone
+	for _, u := range ups {
+		<-u.done
+	}
 	<-relayDone
 
-	upstream.mu.Lock()
-	defer upstream.mu.Unlock()
+	var upstreamEvents []goEvent
+	for _, u := range ups {
+		u.g.mu.Lock()
+		defer u.g.mu.Unlock()
+		for _, p := range u.g.problems {
+			t.Errorf("indigo on %s: %s", u.name, p)
+		}
+		upstreamEvents = append(upstreamEvents, u.g.events...)
+	}
 	relayed.mu.Lock()
 	defer relayed.mu.Unlock()
-	for _, p := range upstream.problems {
-		t.Errorf("indigo on the PDS: %s", p)
-	}
 	for _, p := range relayed.problems {
 		t.Errorf("indigo on the relay: %s", p)
 	}
@@ -140,42 +176,87 @@ func TestRelayFirehoseReaders(t *testing.T) {
 			t.Errorf("indigo saw %d commits of %s on the relay, the accounts made %d", got, did, want)
 		}
 	}
-	checkRelayedAll(t, upstream.events, relayed.events)
+	dropped := checkRelayedAll(t, upstreamEvents, relayed.events)
 	checkNodeFirehose(t, relayed.events, nodeLines, lastSeq)
-	t.Logf("the PDS emitted %d events; indigo accepted %d from the relay up to seq %d; @atproto/sync emitted %d lines",
-		len(upstream.events), len(relayed.events), lastSeq, len(nodeLines))
+
+	// The relay lists every account, active, at its last commit; the
+	// only events it refused are the duplicate #sync ones.
+	repos := rl.listRepos(t)
+	for did, rev := range revs {
+		switch r := repos[did]; {
+		case r == nil:
+			t.Errorf("the relay's listRepos lacks %s", did)
+		case r.Rev != rev || (r.Active != nil && !*r.Active):
+			t.Errorf("the relay's listRepos has %s at rev %s, active %v; want rev %s, active", did, r.Rev, r.Active, rev)
+		}
+	}
+	totalDrops := 0
+	for _, n := range dropped {
+		totalDrops += n
+	}
+	rejections := rl.rejections(t)
+	for what, n := range rejections {
+		if what != "#sync duplicate-rev" {
+			t.Errorf("the relay rejected %v upstream events as %q", n, what)
+		}
+	}
+	if n := rejections["#sync duplicate-rev"]; n != float64(totalDrops) {
+		t.Errorf("the relay refused %v #sync events as duplicate revs; the PDSs emitted %d of them", n, totalDrops)
+	}
+
+	// What the relay recorded per host, read from its store once it has
+	// stopped and saved every host's counts.
+	hosts := rl.stopAndRead(t)
+	for i, u := range ups {
+		h, ok := hosts[strings.TrimPrefix(u.url, "http://")]
+		if !ok {
+			t.Errorf("the relay has no host %s (%s); it has %v", u.url, u.name, slices.Collect(maps.Keys(hosts)))
+			continue
+		}
+		for did := range perHost[i] {
+			if got := h.accounts[did]; got != "active" {
+				t.Errorf("the relay records %s of %s as %q, want an active account of that host", did, u.name, got)
+			}
+		}
+		if len(h.accounts) != len(perHost[i]) {
+			t.Errorf("the relay records %d accounts on %s, which has %d: %v", len(h.accounts), u.name, len(perHost[i]), h.accounts)
+		}
+		// The relay may refuse only the duplicate #sync events, and
+		// only those of the PDS that emitted them.
+		drops := int64(0)
+		for did := range perHost[i] {
+			drops += int64(dropped[did])
+		}
+		if emitted := int64(len(u.g.events)); h.accepted != emitted-drops || h.rejected != drops {
+			t.Errorf("the relay counted %d events of %s accepted and %d rejected; it emitted %d, of which %d duplicate #sync events; see the relay's logs",
+				h.accepted, u.name, h.rejected, emitted, drops)
+		}
+		t.Logf("%s: %d accounts, %d events accepted, %d rejected", u.name, len(h.accounts), h.accepted, h.rejected)
+	}
+	t.Logf("the PDSs emitted %d events; indigo accepted %d from the relay up to seq %d; @atproto/sync emitted %d lines",
+		len(upstreamEvents), len(relayed.events), lastSeq, len(nodeLines))
 }
 
-type carolResult struct {
+type writerResult struct {
 	did, rev string
 	commits  int
 	err      error
 }
 
-// loopbackWS turns a devnet URL (http://localhost:PORT) into the ws://
-// base of the same port on 127.0.0.1, where the devnet listens.
-func loopbackWS(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "ws://127.0.0.1:" + u.Port()
-}
-
-// writeCarol creates carol.test on the PDS at pdsURL and writes: posts,
-// a profile created and then updated, posts deleted, and a post edited
-// with putRecord. It returns the DID, the rev of the last commit and the
-// number of commits made (account creation included).
-func writeCarol(ctx context.Context, pdsURL string) (did, rev string, commits int, err error) {
+// writeAccount creates the account NAME.test on the PDS at pdsURL and
+// writes: posts, a profile created and then updated, posts deleted, and a
+// post edited with putRecord; it then changes the account's handle,
+// deactivates and activates it, and posts once more. It returns the DID, the rev of the last
+// commit and the number of commits made (account creation included).
+func writeAccount(ctx context.Context, pdsURL, name string) (did, rev string, commits int, err error) {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	anon := &xrpc.Client{Host: pdsURL, HTTPClient: hc}
-	email, password := "carol@example.test", "carol-password-1"
+	handle, email, password := name+".test", name+"@example.test", name+"-password-1"
 	acct, err := atproto.ServerCreateAccount(ctx, anon, &atproto.ServerCreateAccount_Input{
-		Handle: "carol.test", Email: &email, Password: &password,
+		Handle: handle, Email: &email, Password: &password,
 	})
 	if err != nil {
-		return "", "", 0, fmt.Errorf("createAccount carol.test on %s: %w", pdsURL, err)
+		return "", "", 0, fmt.Errorf("createAccount %s on %s: %w", handle, pdsURL, err)
 	}
 	did, commits = acct.Did, 1
 	c := &xrpc.Client{Host: pdsURL, HTTPClient: hc, Auth: xrpc.NewSessionAuth(acct.AccessJwt, acct.RefreshJwt)}
@@ -186,7 +267,7 @@ func writeCarol(ctx context.Context, pdsURL string) (did, rev string, commits in
 	put := func(collection, rkey string, rec map[string]any) error {
 		_, err := atproto.RepoPutRecord(ctx, c, &atproto.RepoPutRecord_Input{Repo: did, Collection: collection, Rkey: rkey, Record: rec})
 		if err != nil {
-			return fmt.Errorf("carol: putRecord %s/%s: %w", collection, rkey, err)
+			return fmt.Errorf(name+": putRecord %s/%s: %w", collection, rkey, err)
 		}
 		commits++
 		return nil
@@ -194,45 +275,62 @@ func writeCarol(ctx context.Context, pdsURL string) (did, rev string, commits in
 	var rkeys []string
 	for i := range 6 {
 		out, err := atproto.RepoCreateRecord(ctx, c, &atproto.RepoCreateRecord_Input{Repo: did, Collection: post,
-			Record: map[string]any{"$type": post, "text": fmt.Sprintf("carol's post %d", i), "createdAt": at(i)}})
+			Record: map[string]any{"$type": post, "text": fmt.Sprintf("%s's post %d", name, i), "createdAt": at(i)}})
 		if err != nil {
-			return "", "", 0, fmt.Errorf("carol: createRecord post %d: %w", i, err)
+			return "", "", 0, fmt.Errorf(name+": createRecord post %d: %w", i, err)
 		}
 		commits++
 		rkeys = append(rkeys, out.Uri[strings.LastIndex(out.Uri, "/")+1:])
 		switch i {
 		case 1:
-			if err := put(profile, "self", map[string]any{"$type": profile, "displayName": "Carol"}); err != nil {
+			if err := put(profile, "self", map[string]any{"$type": profile, "displayName": name}); err != nil {
 				return "", "", 0, err
 			}
 		case 3:
-			if err := put(profile, "self", map[string]any{"$type": profile, "displayName": "Carol C.", "description": "edited"}); err != nil {
+			if err := put(profile, "self", map[string]any{"$type": profile, "displayName": name + " (edited)", "description": "edited"}); err != nil {
 				return "", "", 0, err
 			}
 		}
 	}
-	if err := put(post, rkeys[2], map[string]any{"$type": post, "text": "carol's post 2, edited", "createdAt": at(2)}); err != nil {
+	if err := put(post, rkeys[2], map[string]any{"$type": post, "text": name + "'s post 2, edited", "createdAt": at(2)}); err != nil {
 		return "", "", 0, err
 	}
 	for _, i := range []int{0, 4} {
 		if _, err := atproto.RepoDeleteRecord(ctx, c, &atproto.RepoDeleteRecord_Input{Repo: did, Collection: post, Rkey: rkeys[i]}); err != nil {
-			return "", "", 0, fmt.Errorf("carol: deleteRecord post %d: %w", i, err)
+			return "", "", 0, fmt.Errorf(name+": deleteRecord post %d: %w", i, err)
 		}
 		commits++
 	}
+	// A new handle (an #identity event, after a PLC operation), then a
+	// pause of the account (#account events), and one more post once it
+	// is active again.
+	if err := atproto.IdentityUpdateHandle(ctx, c, &atproto.IdentityUpdateHandle_Input{Handle: name + "-renamed.test"}); err != nil {
+		return "", "", 0, fmt.Errorf(name+": updateHandle: %w", err)
+	}
+	if err := atproto.ServerDeactivateAccount(ctx, c, &atproto.ServerDeactivateAccount_Input{}); err != nil {
+		return "", "", 0, fmt.Errorf(name+": deactivateAccount: %w", err)
+	}
+	if err := atproto.ServerActivateAccount(ctx, c); err != nil {
+		return "", "", 0, fmt.Errorf(name+": activateAccount: %w", err)
+	}
+	if _, err := atproto.RepoCreateRecord(ctx, c, &atproto.RepoCreateRecord_Input{Repo: did, Collection: post,
+		Record: map[string]any{"$type": post, "text": name + "'s post after a pause", "createdAt": at(9)}}); err != nil {
+		return "", "", 0, fmt.Errorf(name+": createRecord after activateAccount: %w", err)
+	}
+	commits++
 	latest, err := atproto.SyncGetLatestCommit(ctx, anon, &atproto.SyncGetLatestCommit_Params{Did: did})
 	if err != nil {
-		return "", "", 0, fmt.Errorf("carol: getLatestCommit: %w", err)
+		return "", "", 0, fmt.Errorf(name+": getLatestCommit: %w", err)
 	}
 	return did, latest.Rev, commits, nil
 }
 
-// checkRelayedAll requires every event the PDS emitted to have come
+// checkRelayedAll requires every event the PDSs emitted to have come
 // through the relay, with the same content, in the PDS's order for each
 // account, and nothing else; a #sync repeating the rev of the account's
-// previous commit is the one event the relay may drop. The caller holds
-// both readers' locks.
-func checkRelayedAll(t *testing.T, upstream, relayed []goEvent) {
+// previous commit is the one event the relay may drop. It returns the
+// number of those per DID. The caller holds the readers' locks.
+func checkRelayedAll(t *testing.T, upstream, relayed []goEvent) map[string]int {
 	t.Helper()
 	perDID := func(evs []goEvent) map[string][]goEvent {
 		out := map[string][]goEvent{}
@@ -242,11 +340,12 @@ func checkRelayedAll(t *testing.T, upstream, relayed []goEvent) {
 		return out
 	}
 	want, got := map[string][]goEvent{}, perDID(relayed)
-	dropped := 0
+	drops, dropped := map[string]int{}, 0
 	for did, evs := range perDID(upstream) {
 		lastRev := ""
 		for _, e := range evs {
 			if e.kind == "sync" && e.rev == lastRev {
+				drops[did]++
 				dropped++
 				continue
 			}
@@ -257,14 +356,14 @@ func checkRelayedAll(t *testing.T, upstream, relayed []goEvent) {
 		}
 	}
 	if len(want) == 0 {
-		t.Fatal("the PDS emitted no events")
+		t.Fatal("the PDSs emitted no events")
 	}
 	for did, w := range want {
 		g := got[did]
 		for i, e := range w {
 			if i >= len(g) {
 				t.Errorf("%s: the relay carried %d events, the PDS emitted %d (and %d droppable); the first missing is PDS seq %d #%s rev %s",
-					did, len(g), len(w), dropped, e.seq, e.kind, e.rev)
+					did, len(g), len(w), drops[did], e.seq, e.kind, e.rev)
 				break
 			}
 			r := g[i]
@@ -284,6 +383,7 @@ func checkRelayedAll(t *testing.T, upstream, relayed []goEvent) {
 		}
 	}
 	t.Logf("%d accounts; the relay dropped %d duplicate #sync events", len(want), dropped)
+	return drops
 }
 
 func sameOps(a, b []tsOp) bool {
