@@ -23,6 +23,9 @@ const readline = require('node:readline')
 const { Firehose, MemoryRunner } = require('@atproto/sync')
 const { IdResolver } = require('@atproto/identity')
 
+// resolveTimeoutMs bounds one DID lookup in the PLC directory.
+const resolveTimeoutMs = 30000
+
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
 const str = (cid) => (cid ? cid.toString() : null)
@@ -48,7 +51,10 @@ const main = async () => {
 
   const firehose = new Firehose({
     service: input.service,
-    idResolver: new IdResolver({ plcUrl: input.plcUrl }),
+    // The resolver's default 3 s bound on a DID lookup is too short on a
+    // busy test machine, where this process verifies a burst of events
+    // while its lookups wait; a lookup that times out loses the event.
+    idResolver: new IdResolver({ plcUrl: input.plcUrl, timeout: resolveTimeoutMs }),
     // Handles under .test resolve nowhere; the signatures and proofs are
     // what this test is about.
     unauthenticatedHandles: true,
