@@ -16,7 +16,7 @@ import (
 
 // TestRelayFirehoseReaders runs a Welkin relay that follows two PDSs at
 // once, a Welkin PDS and the reference TypeScript PDS of the reference
-// stack, every service on its own loopback port and talking to the others
+// stack (which joins through requestCrawl), every service on its own loopback port and talking to the others
 // over HTTP. Every DID lives in the reference stack's PLC directory, an
 // old release that serves DID documents in the legacy form (the
 // EcdsaSecp256k1VerificationKey2019 type, a key without a multicodec
@@ -49,7 +49,10 @@ func TestRelayFirehoseReaders(t *testing.T) {
 	ref := startReferenceStack(t)
 	wk := startWelkinPDSWith(t, ref.plcURL)
 	refWS := "ws" + strings.TrimPrefix(ref.pdsURL, "http")
-	rl := startTestRelay(t, ref.plcURL, []string{wk.url}, []string{ref.pdsURL})
+	// The relay follows the Welkin PDS as a configured trusted host, and
+	// the reference PDS as a host that asked to be crawled.
+	rl := startTestRelay(t, ref.plcURL, []string{wk.url}, nil)
+	rl.requestCrawl(t, strings.TrimPrefix(ref.pdsURL, "http://"))
 	const subscribe = "/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
 
 	ctx, cancel := context.WithCancel(t.Context())

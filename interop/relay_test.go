@@ -198,3 +198,13 @@ func (r *testRelay) rejections(t *testing.T) map[string]float64 {
 	}
 	return out
 }
+
+// requestCrawl asks the relay, through com.atproto.sync.requestCrawl, to
+// follow the host as a PDS does when it starts.
+func (r *testRelay) requestCrawl(t *testing.T, hostname string) {
+	t.Helper()
+	c := &xrpc.Client{Host: r.url, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
+	if err := atproto.SyncRequestCrawl(t.Context(), c, &atproto.SyncRequestCrawl_Input{Hostname: hostname}); err != nil {
+		t.Fatalf("requestCrawl %s at the relay: %v", hostname, err)
+	}
+}
