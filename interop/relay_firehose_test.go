@@ -3,8 +3,11 @@ package interop
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,22 +15,29 @@ import (
 
 	"github.com/welkin-atproto/welkin/api/atproto"
 	"github.com/welkin-atproto/welkin/atproto/xrpc"
+	"github.com/welkin-atproto/welkin/devnet"
 )
 
-// TestRelayFirehoseReaders runs a Welkin relay that follows two PDSs at
-// once, a Welkin PDS and the reference TypeScript PDS of the reference
-// stack (which joins through requestCrawl), every service on its own loopback port and talking to the others
-// over HTTP. Every DID lives in the reference stack's PLC directory, an
-// old release that serves DID documents in the legacy form (the
-// EcdsaSecp256k1VerificationKey2019 type, a key without a multicodec
-// prefix, relative ids), which the relay must read.
+// TestRelayFirehoseReaders runs a Welkin relay, follows PDSs with it
+// while accounts write, and checks the relay's output with readers that
+// no one here wrote. It runs twice:
+//
+//   - devnet: a Welkin devnet (PLC directory, PDS and the relay following
+//     that PDS, in this process, talking to each other over HTTP), whose
+//     directory serves DID documents in the current (Multikey) form;
+//   - reference: the relay follows two PDSs at once, a Welkin PDS and the
+//     reference TypeScript PDS of the reference stack, which joins through
+//     requestCrawl. Every DID lives in the reference stack's PLC
+//     directory, an old release that serves DID documents in the legacy
+//     form (the EcdsaSecp256k1VerificationKey2019 type, a key without a
+//     multicodec prefix, relative ids), which the relay must read.
 //
 // On each PDS, accounts write: the scenario of node/pds.js for alice and
 // bob (creates, edits, deletes, applyWrites batches, a profile with an
 // uploaded avatar), and one more account written from Go at the same
 // time (creates, updates, deletes, a new handle, a deactivation and
-// reactivation: #identity and #account events). The relay's subscribeRepos, read from
-// cursor 0, is then checked by two readers no one here wrote:
+// reactivation: #identity and #account events). The relay's
+// subscribeRepos, read from cursor 0, is then checked by two readers:
 //
 //   - indigo: every #commit passes the sync-1.1 checks (signature,
 //     inversion of the ops against prevData, rev/since chain, prevData
@@ -36,55 +46,95 @@ import (
 //     emitted, which it does only once the signature and the record's MST
 //     proof verify, with the same content indigo saw.
 //
-// indigo also reads each PDS's own stream, and every event either PDS
-// emitted must arrive through the relay, per account in the PDS's order
-// with the same commit and ops, except a #sync that repeats the rev of
-// the commit before it (both PDSs follow a new account's first commit,
-// and a reactivation, with one): the relay ignores those as duplicate
-// revs, as the sync specification asks. The relay must end up listing
-// every account, active at its last rev, recorded on the host it came
-// from, and must have refused no other event of either PDS.
+// indigo also reads each PDS's own stream, and every event a PDS emitted
+// must arrive through the relay, per account in the PDS's order with the
+// same commit and ops, except a #sync that repeats the rev of the commit
+// before it (PDSs follow a new account's first commit, and a
+// reactivation, with one): the relay ignores those as duplicate revs, as
+// the sync specification asks. The relay must end up listing every
+// account, active at its last rev, recorded on the host it came from, and
+// must have refused no other event of any PDS.
 func TestRelayFirehoseReaders(t *testing.T) {
 	requireNode(t)
-	ref := startReferenceStack(t)
-	wk := startWelkinPDSWith(t, ref.plcURL)
-	refWS := "ws" + strings.TrimPrefix(ref.pdsURL, "http")
-	// The relay follows the Welkin PDS as a configured trusted host, and
-	// the reference PDS as a host that asked to be crawled.
-	rl := startTestRelay(t, ref.plcURL, []string{wk.url}, nil)
-	rl.requestCrawl(t, strings.TrimPrefix(ref.pdsURL, "http://"))
-	const subscribe = "/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
+	t.Run("devnet", func(t *testing.T) {
+		logs := &lockedBuffer{}
+		base := freePortBase(t, 3)
+		dir := t.TempDir()
+		d, err := devnet.Start(t.Context(), devnet.Config{
+			DataDir:  dir,
+			PortBase: base,
+			Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		})
+		if err != nil {
+			t.Fatalf("starting the devnet on ports %d-%d: %v", base, base+2, err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("devnet logs:\n%s", pdsTail(logs.String(), 12000))
+			}
+		})
+		rl := newTestRelay(t, loopbackURL(t, d.URL("relay")), filepath.Join(dir, "relay"), func() error {
+			if err := d.Close(); err != nil {
+				return fmt.Errorf("closing the devnet: %w", err)
+			}
+			return nil
+		})
+		pdsURL := d.URL("pds")
+		checkRelayFirehose(t, d.URL("plc"), rl, []*upstreamPDS{
+			{name: "the devnet's PDS", url: pdsURL, ws: "ws" + strings.TrimPrefix(loopbackURL(t, pdsURL), "http"), extra: "carol"},
+		})
+	})
+	t.Run("reference", func(t *testing.T) {
+		ref := startReferenceStack(t)
+		wk := startWelkinPDSWith(t, ref.plcURL)
+		// The relay follows the Welkin PDS as a configured trusted
+		// host, and the reference PDS as a host that asked to be
+		// crawled.
+		rl := startTestRelay(t, ref.plcURL, []string{wk.url}, nil)
+		rl.requestCrawl(t, strings.TrimPrefix(ref.pdsURL, "http://"))
+		checkRelayFirehose(t, ref.plcURL, rl, []*upstreamPDS{
+			{name: "the Welkin PDS", url: wk.url, ws: "ws://" + wk.addr, extra: "carol"},
+			{name: "the reference PDS", url: ref.pdsURL, ws: "ws" + strings.TrimPrefix(ref.pdsURL, "http"), extra: "dave"},
+		})
+	})
+}
 
+// upstreamPDS is a PDS the relay follows in TestRelayFirehoseReaders.
+type upstreamPDS struct {
+	name  string
+	url   string // as in its accounts' DID documents
+	ws    string // the ws:// base of its stream
+	extra string // the name of the account written from Go
+	g     *goFirehose
+	done  <-chan error
+}
+
+// checkRelayFirehose subscribes the readers, makes the accounts of every
+// upstream PDS write, and checks what the readers and the relay saw, as
+// TestRelayFirehoseReaders says.
+func checkRelayFirehose(t *testing.T, plcURL string, rl *testRelay, ups []*upstreamPDS) {
+	const subscribe = "/xrpc/com.atproto.sync.subscribeRepos?cursor=0"
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	type upstream struct {
-		name, url, ws, extra string
-		g                    *goFirehose
-		done                 <-chan error
-	}
-	ups := []*upstream{
-		{name: "the Welkin PDS", url: wk.url, ws: "ws://" + wk.addr, extra: "carol"},
-		{name: "the reference PDS", url: ref.pdsURL, ws: refWS, extra: "dave"},
-	}
 	for _, u := range ups {
-		u.g = newGoFirehose(ref.plcURL)
+		u.g = newGoFirehose(plcURL)
 		done, err := u.g.start(ctx, u.ws+subscribe)
 		if err != nil {
 			t.Fatalf("indigo: subscribing to %s at %s: %v", u.name, u.ws, err)
 		}
 		u.done = done
 	}
-	relayed := newGoFirehose(ref.plcURL)
+	relayed := newGoFirehose(plcURL)
 	relayDone, err := relayed.start(ctx, rl.ws+subscribe)
 	if err != nil {
 		t.Fatalf("indigo: subscribing to the relay at %s: %v", rl.ws, err)
 	}
-	node, err := startNodeFirehose(t, rl.ws, ref.plcURL)
+	node, err := startNodeFirehose(t, rl.ws, plcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// Both PDSs are written at once, each by the scenario and by one
+	// The PDSs are written at once, each by the scenario and by one
 	// account written from Go, so that the relay handles several hosts'
 	// and accounts' events together.
 	type written struct {
@@ -238,6 +288,17 @@ func TestRelayFirehoseReaders(t *testing.T) {
 	}
 	t.Logf("the PDSs emitted %d events; indigo accepted %d from the relay up to seq %d; @atproto/sync emitted %d lines",
 		len(upstreamEvents), len(relayed.events), lastSeq, len(nodeLines))
+}
+
+// loopbackURL turns a devnet URL (http://localhost:PORT) into the same
+// port on 127.0.0.1, where the devnet listens.
+func loopbackURL(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://127.0.0.1:" + u.Port()
 }
 
 type writerResult struct {

@@ -20,17 +20,24 @@ import (
 	relaystore "github.com/welkin-atproto/welkin/relay/store"
 )
 
-// testRelay is a Welkin relay served in this process on a loopback port.
+// testRelay is a Welkin relay on a loopback port, served in this
+// process.
 type testRelay struct {
-	url  string // http://127.0.0.1:PORT
-	ws   string // ws://127.0.0.1:PORT
-	dir  string
-	logs *lockedBuffer
+	url string // http://127.0.0.1:PORT
+	ws  string // ws://127.0.0.1:PORT
+	dir string // its data directory
 
-	srv      *relay.Server
-	cancel   context.CancelFunc
-	done     chan error
+	close    func() error
 	stopOnce sync.Once
+}
+
+// newTestRelay describes a relay already serving at url (http://IP:PORT)
+// with its data in dir; closeFn stops it and saves its state. It is
+// stopped when the test ends.
+func newTestRelay(t *testing.T, url, dir string, closeFn func() error) *testRelay {
+	r := &testRelay{url: url, ws: "ws" + strings.TrimPrefix(url, "http"), dir: dir, close: closeFn}
+	t.Cleanup(func() { r.stop(t) })
+	return r
 }
 
 // startTestRelay starts a relay that resolves DIDs through plcURL and
@@ -40,49 +47,50 @@ type testRelay struct {
 // printed if the test failed.
 func startTestRelay(t *testing.T, plcURL string, trusted, hosts []string) *testRelay {
 	t.Helper()
-	r := &testRelay{dir: t.TempDir(), logs: &lockedBuffer{}, done: make(chan error, 1)}
+	dir, logs := t.TempDir(), &lockedBuffer{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	r.srv, err = relay.New(t.Context(), relay.Config{
+	srv, err := relay.New(t.Context(), relay.Config{
 		Host:               "127.0.0.1",
 		Port:               port,
-		DataDir:            r.dir,
+		DataDir:            dir,
 		PLCURL:             plcURL,
 		TrustedHosts:       trusted,
 		Hosts:              hosts,
 		AllowInsecureHosts: true,
-		Logger:             slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		ln.Close()
 		t.Fatalf("starting the relay: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- r.srv.Serve(ctx, ln) }()
-	r.url, r.ws = "http://127.0.0.1:"+strconv.Itoa(port), "ws://127.0.0.1:"+strconv.Itoa(port)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		r.stop(t)
 		if t.Failed() {
-			t.Logf("relay logs:\n%s", pdsTail(r.logs.String(), 12000))
+			t.Logf("relay logs:\n%s", pdsTail(logs.String(), 12000))
 		}
 	})
-	return r
+	return newTestRelay(t, "http://127.0.0.1:"+strconv.Itoa(port), dir, func() error {
+		cancel()
+		err := <-done
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		return errors.Join(err, srv.Close())
+	})
 }
 
-// stop stops serving and closes the relay, which saves every host's
-// cursor and counts; later calls do nothing.
+// stop stops the relay, which saves every host's cursor and counts;
+// later calls do nothing.
 func (r *testRelay) stop(t *testing.T) {
 	r.stopOnce.Do(func() {
-		r.cancel()
-		if err := <-r.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("relay: serve: %v", err)
-		}
-		if err := r.srv.Close(); err != nil {
-			t.Errorf("relay: close: %v", err)
+		if err := r.close(); err != nil {
+			t.Errorf("stopping the relay: %v", err)
 		}
 	})
 }
