@@ -58,6 +58,13 @@ type Config struct {
 	// addresses, with ports, over plain http and ws, and identity
 	// resolution on private networks. Only for tests and devnet.
 	AllowInsecureHosts bool
+	// LenientInversion accepts #commit events whose ops fail the sync 1.1
+	// inversion check against prevData (or that lack prevData), counting
+	// them as accepted with their reason instead of refusing them. Signatures,
+	// the authoritative host, the rev chain and the limits are still
+	// enforced. Off by default: a relay should only pass on commits it
+	// can prove.
+	LenientInversion bool
 	// AccountLimit is the account limit of new hosts.
 	AccountLimit int64
 	// Workers is how many DIDs of one host are handled in parallel.
@@ -205,6 +212,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.AllowInsecureHosts = b
 	}
+	if v, ok := get("LENIENT_INVERSION"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%sLENIENT_INVERSION: %q is not a boolean", EnvPrefix, v))
+		}
+		c.LenientInversion = b
+	}
 	num("ACCOUNT_LIMIT", &c.AccountLimit)
 	num("WORKERS", &workers)
 	rate := func(name string, dst *float64) {
@@ -265,6 +279,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events stay replayable from the relay's stream")
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the /admin/ routes (user admin); empty disables them")
 	fs.BoolVar(&c.AllowInsecureHosts, "allow-insecure-hosts", c.AllowInsecureHosts, "allow loopback/private upstreams, ports and plain http/ws (tests and devnet only)")
+	fs.BoolVar(&c.LenientInversion, "lenient-inversion", c.LenientInversion, "accept commits that fail the sync 1.1 inversion check, counting them (off: refuse them)")
 	fs.Int64Var(&c.AccountLimit, "account-limit", c.AccountLimit, "accounts a newly crawled host may bring")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "DIDs of one host handled in parallel")
 	fs.Float64Var(&c.HostEventRate, "host-event-rate", c.HostEventRate, "events a second each host may send (0: default)")

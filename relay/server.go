@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		AllowLocalhost:       cfg.AllowInsecureHosts,
 	})
 	s.resolver = identity.NewCachingResolver(base, identity.CacheOptions{Now: cfg.Now})
-	s.verifyOpts = verify.Options{Now: cfg.Now}
+	s.verifyOpts = verify.Options{Now: cfg.Now, Lenient: cfg.LenientInversion}
 
 	s.registry = prometheus.NewRegistry()
 	s.metrics = newRelayMetrics(s.registry)
