@@ -42,10 +42,10 @@
 //
 // Since (for stream.Server), Read (records with their time and DID), Get
 // and SeekTime (the position of a time) find their starting point through
-// an index of every record of the
-// active segment and every 64th record of sealed ones, then read the files
-// without holding any lock, so readers and the writer do not wait on each
-// other. Wait blocks until the log moves past a seq, for tailing readers.
+// an index of every record of the active segment and every 64th record of
+// sealed ones, then read the files without holding any lock, so readers
+// and the writer do not wait on each other. Wait blocks until the log
+// moves past a seq, for tailing readers.
 //
 // # Retention
 //
