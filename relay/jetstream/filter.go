@@ -138,12 +138,16 @@ type Params struct {
 	RequireHello bool
 }
 
-// ParseParams reads a /subscribe request's parameters: wantedCollections
-// and wantedDids (repeated), maxMessageSizeBytes, cursor, compress and
-// requireHello, and the Socket-Encoding header. Errors name the bad
-// parameter in Jetstream's words.
-func ParseParams(q url.Values, h http.Header) (Params, error) {
+// ParseParams reads a /subscribe request's parameters from its raw query:
+// wantedCollections and wantedDids (repeated), maxMessageSizeBytes,
+// cursor, compress and requireHello, and the Socket-Encoding header.
+// Errors name the bad parameter in Jetstream's words.
+func ParseParams(rawQuery string, h http.Header) (Params, error) {
 	var p Params
+	q, err := parseQuery(rawQuery)
+	if err != nil {
+		return p, err
+	}
 	if c := q.Get("cursor"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
 		if err != nil {
@@ -159,6 +163,34 @@ func ParseParams(q url.Values, h http.Header) (Params, error) {
 	p.Compress = q.Get("compress") == "true" || strings.Contains(h.Get("Socket-Encoding"), "zstd")
 	p.RequireHello = q.Get("requireHello") == "true"
 	return p, nil
+}
+
+// parseQuery is url.ParseQuery without its cap on the number of
+// parameters, which a list of 10,000 DIDs passes: the request's header
+// size limit bounds the work, and NewFilter the lists.
+func parseQuery(raw string) (url.Values, error) {
+	q := url.Values{}
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if kv == "" {
+			continue
+		}
+		if strings.Contains(kv, ";") {
+			return nil, fmt.Errorf("invalid query: semicolon in %q", kv)
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, fmt.Errorf("invalid query: %w", err)
+		}
+		v, err = url.QueryUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid query: %w", err)
+		}
+		q[k] = append(q[k], v)
+	}
+	return q, nil
 }
 
 // parseSize reads maxMessageSizeBytes leniently, as Jetstream does: what

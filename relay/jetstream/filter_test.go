@@ -92,7 +92,7 @@ func TestParseParams(t *testing.T) {
 		"maxMessageSizeBytes": {"1000"},
 		"requireHello":        {"true"},
 	}
-	p, err := ParseParams(q, http.Header{})
+	p, err := ParseParams(q.Encode(), http.Header{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,16 +111,15 @@ func TestParseParams(t *testing.T) {
 		{"", "gzip, zstd", true},
 		{"", "gzip", false},
 	} {
-		q, _ := url.ParseQuery(tc.q)
 		h := http.Header{}
 		if tc.h != "" {
 			h.Set("Socket-Encoding", tc.h)
 		}
-		if p, err := ParseParams(q, h); err != nil || p.Compress != tc.want {
+		if p, err := ParseParams(tc.q, h); err != nil || p.Compress != tc.want {
 			t.Errorf("query %q, Socket-Encoding %q: Compress %v, %v; want %v", tc.q, tc.h, p.Compress, err, tc.want)
 		}
 	}
-	if p, err := ParseParams(url.Values{"maxMessageSizeBytes": {"lots"}}, nil); err != nil || !p.Filter.Fits(1<<30) {
+	if p, err := ParseParams("maxMessageSizeBytes=lots", nil); err != nil || !p.Filter.Fits(1<<30) {
 		t.Errorf("an unreadable maxMessageSizeBytes is not taken as no limit: %v", err)
 	}
 	for q, msg := range map[string]string{
@@ -129,9 +128,11 @@ func TestParseParams(t *testing.T) {
 		"wantedCollections=app.bsky.*": "", // valid
 		"wantedCollections=app.bsky":   "invalid subscriber options: invalid collection: app.bsky",
 		"wantedDids=did:plc":           "invalid subscriber options: invalid DID: did:plc",
+		"wantedDids=%zz":               `invalid query: invalid URL escape "%zz"`,
+		"compress=true;cursor=1":       `invalid query: semicolon in "compress=true;cursor=1"`,
+		"&&compress=true&":             "",
 	} {
-		v, _ := url.ParseQuery(q)
-		_, err := ParseParams(v, nil)
+		_, err := ParseParams(q, nil)
 		if msg == "" && err != nil || msg != "" && (err == nil || err.Error() != msg) {
 			t.Errorf("%s: error %v, want %q", q, err, msg)
 		}

@@ -2,7 +2,6 @@ package jetstream
 
 import (
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 )
@@ -22,13 +21,9 @@ func FuzzParseParams(f *testing.F) {
 		f.Add(s, "zstd")
 	}
 	f.Fuzz(func(t *testing.T, query, encoding string) {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return
-		}
 		h := http.Header{}
 		h.Set("Socket-Encoding", encoding)
-		p, err := ParseParams(q, h)
+		p, err := ParseParams(query, h)
 		if err != nil {
 			return
 		}

@@ -160,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the stream takes GET", http.StatusMethodNotAllowed)
 		return
 	}
-	p, err := ParseParams(r.URL.Query(), r.Header)
+	p, err := ParseParams(r.URL.RawQuery, r.Header)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -41,16 +41,18 @@ type session struct {
 // loop stops.
 func (cs *session) readLoop(cancel context.CancelFunc) {
 	defer cancel()
-	greeted := false
+	greeted, failed := false, false
 	for {
 		// Reads end when the connection closes, not with the session's
 		// context: cancelling a read would close the connection before
-		// the session could say why.
+		// the session could say why. After a bad message the loop goes on
+		// reading (and discarding), so that the close handshake the
+		// session then starts finds its reader.
 		typ, msg, err := cs.ws.Read(context.Background())
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageText {
+		if failed || typ != websocket.MessageText {
 			continue
 		}
 		f, err := ParseSubscriberMessage(msg)
@@ -61,7 +63,9 @@ func (cs *session) readLoop(cancel context.CancelFunc) {
 			cs.mu.Lock()
 			cs.failure = err.Error()
 			cs.mu.Unlock()
-			return
+			failed = true
+			cancel()
+			continue
 		}
 		cs.sub.filter.Store(f)
 		if !greeted {
@@ -79,7 +83,10 @@ func (cs *session) keepalive() {
 		case <-cs.ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(cs.ctx, cs.s.opts.WriteTimeout)
+			// Not bound to the session's context: the library closes
+			// the connection when a write's context ends, which would
+			// cut off the close handshake the session starts then.
+			ctx, cancel := context.WithTimeout(context.Background(), cs.s.opts.WriteTimeout)
 			err := cs.ws.Ping(ctx)
 			cancel()
 			if err != nil {
@@ -209,7 +216,8 @@ func (cs *session) send(it *item) error {
 	if !f.Fits(len(msg)) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(cs.ctx, cs.s.opts.WriteTimeout)
+	// As in keepalive, the write's context is not the session's.
+	ctx, cancel := context.WithTimeout(context.Background(), cs.s.opts.WriteTimeout)
 	defer cancel()
 	return cs.ws.Write(ctx, typ, msg)
 }
