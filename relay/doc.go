@@ -22,7 +22,11 @@
 //
 // # Serving
 //
-// The relay serves subscribeRepos from the log, and from the store
+// The relay serves subscribeRepos from the log, and from the same log a
+// Jetstream-compatible JSON stream at /subscribe (relay/jetstream: one
+// JSON event per record operation, filtered by collection and DID, with
+// a microsecond time cursor; the log gives each op of a commit a time of
+// its own, eventlog.Options.Span). From the store it serves
 // com.atproto.sync.listRepos, getRepoStatus, getLatestCommit, listHosts,
 // getHostStatus, and requestCrawl, which checks a host (hostname rules,
 // SSRF-safe client, a describeServer answer) before subscribing to it.

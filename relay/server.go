@@ -21,6 +21,7 @@ import (
 	"github.com/welkin-atproto/welkin/atproto/xrpc"
 	"github.com/welkin-atproto/welkin/internal/metrics"
 	"github.com/welkin-atproto/welkin/relay/eventlog"
+	"github.com/welkin-atproto/welkin/relay/jetstream"
 	"github.com/welkin-atproto/welkin/relay/store"
 	"github.com/welkin-atproto/welkin/relay/verify"
 )
@@ -38,6 +39,7 @@ type Server struct {
 	st       *store.Store
 	events   *eventlog.Log
 	stream   *stream.Server
+	jet      *jetstream.Server // the JSON stream, /subscribe
 	seq      *sequencer
 	resolver *identity.CachingResolver
 	http     *http.Client // outbound requests: describeServer checks
@@ -85,6 +87,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Retention: cfg.Retention,
 		Now:       cfg.Now,
 		Logger:    s.log,
+		Span:      jetstream.Span, // a time of its own for each JSON event
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: opening the event log: %w", err)
@@ -97,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.stream = stream.NewServer(s.events, &stream.ServerOptions{Logger: s.log})
 	live.Store(s.stream)
+	if s.jet, err = jetstream.NewServer(s.events, &jetstream.Options{Logger: s.log, Now: cfg.Now}); err != nil {
+		return nil, err
+	}
 
 	s.http = identity.NewSafeHTTPClient(identity.SafeHTTPOptions{AllowPrivateNetworks: cfg.AllowInsecureHosts})
 	ws := *s.http
@@ -125,13 +131,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/xrpc/", s.xrpc)
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.subscribeRepos", s.stream.ServeHTTP)
+	mux.Handle("GET /subscribe", s.jet)
 	mux.HandleFunc("GET /xrpc/_health", s.handleHealth)
 	mux.Handle("GET /metrics", metrics.Handler(s.registry))
 	s.registerAdmin(mux)
 	s.registerRedirects(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "This is an atproto relay (Welkin %s). Its firehose is at /xrpc/com.atproto.sync.subscribeRepos.\n", cfg.Version)
+		fmt.Fprintf(w, "This is an atproto relay (Welkin %s). Its firehose is at /xrpc/com.atproto.sync.subscribeRepos, and as JSON at /subscribe.\n", cfg.Version)
 	})
 	s.handler = mux
 
@@ -221,6 +228,11 @@ func (s *Server) Close() error {
 			s.stream.Shutdown(ctx)
 			cancel()
 		}
+		if s.jet != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			s.jet.Shutdown(ctx)
+			cancel()
+		}
 		if s.seq != nil {
 			s.seq.close()
 		}
@@ -259,6 +271,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		s.stream.Shutdown(sctx)
+		s.jet.Shutdown(sctx)
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -14,6 +14,12 @@
 // never see an event before it is durable, so a consumer can never be sent
 // an event that a crash then takes back.
 //
+// Event times come from Options.Now and never decrease. With Options.Span
+// set, each event also holds its time for as many microseconds as Span
+// gives it, and the next event is timed after that: a reader that splits
+// an event into parts (a JSON stream emits one message per op of a
+// commit) can time each part distinctly, and search by those times.
+//
 // # Files
 //
 // The log is a directory of segment files, each named after the seq of its
@@ -34,11 +40,12 @@
 //
 // # Reading
 //
-// Since (for stream.Server), Read (records with their time and DID) and
-// Get find their starting point through an index of every record of the
-// active segment and every 64th record of sealed ones, then read the files
-// without holding any lock, so readers and the writer do not wait on each
-// other. Wait blocks until the log moves past a seq, for tailing readers.
+// Since (for stream.Server), Read (records with their time and DID), Get
+// and SeekTime (the position of a time) find their starting point through
+// an index of every record of the active segment and every 64th record of
+// sealed ones, then read the files without holding any lock, so readers
+// and the writer do not wait on each other. Wait blocks until the log
+// moves past a seq, for tailing readers.
 //
 // # Retention
 //

@@ -32,6 +32,9 @@ const (
 	MaxSeq = 1<<53 - 1
 	// MaxSinceLimit bounds the events one Since or Read call returns.
 	MaxSinceLimit = 10_000
+	// MaxSpan bounds the span of one event (Options.Span), in
+	// microseconds.
+	MaxSpan = 4096
 )
 
 // DefaultPruneInterval is Options.PruneInterval when zero.
@@ -75,6 +78,13 @@ type Options struct {
 	FirstSeq int64
 	// Now is the clock of event times and retention. Default time.Now.
 	Now func() time.Time
+	// Span, when set, returns how many microseconds an event's time
+	// occupies: the next event's time is at least this one's plus its
+	// span, so that a reader can give each of up to span parts of the
+	// event a distinct time of its own (a JSON stream does, for the ops
+	// of a commit). Results are clamped to 0..MaxSpan. Nil means 0: the
+	// events of one batch share one time.
+	Span func(frame []byte) int
 	// Logger receives recovery and background diagnostics. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -110,9 +120,10 @@ type Log struct {
 	w          *os.File // write handle of the active segment
 	cur        *segment // the active segment, the last of segs
 	next       int64    // seq of the next event
-	lastMicros int64    // time of the newest event written
+	nextMicros int64    // the earliest time the next event may take
 	wbuf       []byte
 	obuf       []uint32
+	mbuf       []int64
 
 	// mu guards segs and the index fields of every segment. Readers hold
 	// it only to look up where to read.
@@ -261,9 +272,13 @@ func (l *Log) load() error {
 	a := l.segs[len(l.segs)-1]
 	l.cur = a
 	l.next = a.last + 1
-	l.lastMicros = a.lastMicros
+	l.nextMicros = a.lastMicros
 	if a.empty() && len(l.segs) > 1 {
-		l.lastMicros = l.segs[len(l.segs)-2].lastMicros
+		l.nextMicros = l.segs[len(l.segs)-2].lastMicros
+	}
+	if l.opts.Span != nil && l.nextMicros > 0 {
+		// The newest event's span is not stored: assume the largest.
+		l.nextMicros += MaxSpan
 	}
 	l.durable.Store(a.last)
 	l.written, l.sfile = a.last, l.w
@@ -455,10 +470,10 @@ func (l *Log) appendLocked(n int, build BuildFunc) (last int64, err error) {
 	if first > MaxSeq-int64(n)+1 {
 		return 0, fmt.Errorf("eventlog: seq would pass %d", int64(MaxSeq))
 	}
-	micros := max(l.opts.Now().UnixMicro(), l.lastMicros)
+	now, nextMicros := l.opts.Now().UnixMicro(), l.nextMicros
 	seg := l.cur
 	base := seg.size
-	buf, offs := l.wbuf[:0], l.obuf[:0]
+	buf, offs, times := l.wbuf[:0], l.obuf[:0], l.mbuf[:0]
 	for i := range n {
 		seq := first + int64(i)
 		frame, did, err := build(i, seq)
@@ -476,7 +491,10 @@ func (l *Log) appendLocked(n int, build BuildFunc) (last int64, err error) {
 		if len(buf)+recordSize(len(did), len(frame)) > MaxBatchBytes {
 			return 0, fmt.Errorf("eventlog: batch exceeds %d bytes", MaxBatchBytes)
 		}
+		micros := max(now, nextMicros)
+		nextMicros = micros + l.span(frame)
 		offs = append(offs, uint32(base+int64(len(buf))))
+		times = append(times, micros)
 		buf = appendRecord(buf, seq, micros, string(did), frame)
 	}
 	if _, err := l.w.WriteAt(buf, base); err != nil {
@@ -491,15 +509,15 @@ func (l *Log) appendLocked(n int, build BuildFunc) (last int64, err error) {
 	last = first + int64(n) - 1
 	l.mu.Lock()
 	for i, off := range offs {
-		seg.add(off, first+int64(i), micros)
+		seg.add(off, first+int64(i), times[i])
 	}
 	seg.size = base + int64(len(buf))
 	l.mu.Unlock()
-	l.next, l.lastMicros = last+1, micros
+	l.next, l.nextMicros = last+1, nextMicros
 	if cap(buf) <= 16<<20 {
-		l.wbuf, l.obuf = buf, offs
+		l.wbuf, l.obuf, l.mbuf = buf, offs, times
 	} else {
-		l.wbuf, l.obuf = nil, nil
+		l.wbuf, l.obuf, l.mbuf = nil, nil, nil
 	}
 	l.batches.Add(1)
 	l.events.Add(int64(n))
@@ -512,6 +530,14 @@ func (l *Log) appendLocked(n int, build BuildFunc) (last int64, err error) {
 	}
 	l.smu.Unlock()
 	return last, nil
+}
+
+// span is Options.Span of frame, clamped to 0..MaxSpan.
+func (l *Log) span(frame []byte) int64 {
+	if l.opts.Span == nil {
+		return 0
+	}
+	return int64(min(max(l.opts.Span(frame), 0), MaxSpan))
 }
 
 // roll seals the active segment (fsync, sidecar) and starts a new one.
