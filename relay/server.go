@@ -48,6 +48,10 @@ type Server struct {
 	handler  http.Handler
 
 	verifyOpts verify.Options
+	policy     hostPolicy
+
+	statesMu sync.Mutex
+	states   map[string]*hostState
 
 	bgctx  context.Context
 	stop   context.CancelFunc
@@ -64,7 +68,8 @@ type Server struct {
 // starts subscribing to every host that is not blocked.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, subs: map[string]*subscriber{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, subs: map[string]*subscriber{}, states: map[string]*hostState{},
+		policy: newHostPolicy(cfg)}
 	s.bgctx, s.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -152,11 +157,7 @@ func (s *Server) addConfiguredHosts(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("relay: configured host: %w", err)
 		}
-		limit := s.cfg.AccountLimit
-		if trusted {
-			limit = TrustedAccountLimit
-		}
-		_, _, err = s.st.AddHost(ctx, store.Host{Hostname: h.Name, NoTLS: h.NoTLS, Trusted: trusted, AccountLimit: limit})
+		_, _, err = s.st.AddHost(ctx, store.Host{Hostname: h.Name, NoTLS: h.NoTLS, Trusted: trusted})
 		return err
 	}
 	for _, h := range s.cfg.Hosts {
