@@ -134,10 +134,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /metrics", metrics.Handler(s.registry))
 	s.registerAdmin(mux)
 	s.registerRedirects(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "This is an atproto relay (Welkin %s). Its firehose is at /xrpc/com.atproto.sync.subscribeRepos.\n", cfg.Version)
-	})
+	s.registerStatus(mux)
 	s.handler = mux
 
 	if err := s.addConfiguredHosts(ctx); err != nil {
