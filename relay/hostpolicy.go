@@ -69,11 +69,8 @@ const (
 	policyInterval = time.Minute
 )
 
-// Step names beside policySteps'.
-const (
-	stepTrusted = "trusted"
-	stepAdmin   = "set by admin"
-)
+// stepTrusted is the step name of trusted hosts, beside policySteps'.
+const stepTrusted = "trusted"
 
 // hostPolicy holds the base limits the steps multiply.
 type hostPolicy struct {
