@@ -23,9 +23,10 @@ const (
 	// DefaultRetention is how long the relay's own stream can be replayed;
 	// the reference relay keeps 72 hours.
 	DefaultRetention = 72 * time.Hour
-	// DefaultAccountLimit is how many accounts a host that asked to be
-	// crawled may bring; the operator raises it per host.
-	DefaultAccountLimit = 1000
+	// DefaultAccountLimit is how many accounts a new host may bring, as
+	// the reference relay allows; the host policy (hostpolicy.go) raises
+	// it as the host ages, and the operator may set it per host.
+	DefaultAccountLimit = 100
 	// TrustedAccountLimit is the account limit of --trusted-hosts.
 	TrustedAccountLimit = 1 << 40
 	// DefaultWorkers is how many DIDs of one host are handled in parallel.
@@ -65,16 +66,18 @@ type Config struct {
 	// enforced. Off by default: a relay should only pass on commits it
 	// can prove.
 	LenientInversion bool
-	// AccountLimit is the account limit of new hosts.
+	// AccountLimit is the account limit of new hosts, the base the host
+	// policy multiplies as hosts age.
 	AccountLimit int64
 	// Workers is how many DIDs of one host are handled in parallel.
 	Workers int
 	// HostEventRate and HostEventBurst bound the events (#commit, #sync,
 	// #identity, #account) of each host, as a token bucket: events a
 	// second and the most that may come at once. Events over the limit
-	// are rejected and counted ("rate-limited"). TrustedHostEventRate and
-	// TrustedHostEventBurst apply to trusted hosts instead. Zero means
-	// the Default value.
+	// are rejected and counted ("rate-limited"). These are the limits of
+	// a new host, which the host policy multiplies as hosts age.
+	// TrustedHostEventRate and TrustedHostEventBurst apply to trusted
+	// hosts instead. Zero means the Default value.
 	HostEventRate         float64
 	HostEventBurst        int
 	TrustedHostEventRate  float64
@@ -280,8 +283,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the /admin/ routes (user admin); empty disables them")
 	fs.BoolVar(&c.AllowInsecureHosts, "allow-insecure-hosts", c.AllowInsecureHosts, "allow loopback/private upstreams, ports and plain http/ws (tests and devnet only)")
 	fs.BoolVar(&c.LenientInversion, "lenient-inversion", c.LenientInversion, "accept commits that fail the sync 1.1 inversion check, counting them (off: refuse them)")
-	fs.Int64Var(&c.AccountLimit, "account-limit", c.AccountLimit, "accounts a newly crawled host may bring")
+	fs.Int64Var(&c.AccountLimit, "account-limit", c.AccountLimit, "accounts a new host may bring (grows with the host's age)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "DIDs of one host handled in parallel")
-	fs.Float64Var(&c.HostEventRate, "host-event-rate", c.HostEventRate, "events a second each host may send (0: default)")
+	fs.Float64Var(&c.HostEventRate, "host-event-rate", c.HostEventRate, "events a second a new host may send, growing with its age (0: default)")
 	fs.Float64Var(&c.TrustedHostEventRate, "trusted-host-event-rate", c.TrustedHostEventRate, "events a second each trusted host may send (0: default)")
 }

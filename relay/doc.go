@@ -30,6 +30,20 @@
 // com.atproto.sync.listRepos, getRepoStatus, getLatestCommit, listHosts,
 // getHostStatus, and requestCrawl, which checks a host (hostname rules,
 // SSRF-safe client, a describeServer answer) before subscribing to it.
-// Operators add, block and unblock hosts with /admin/ routes under HTTP
-// basic auth (admin:PASSWORD), and read counters at /metrics.
+// Operators add, block and unblock hosts, set a host's limits and list
+// every host's state with /admin/ routes under HTTP basic auth
+// (admin:PASSWORD), and read counters at /metrics.
+//
+// # Hosts
+//
+// Each host has an account limit and an event rate limit (a token
+// bucket), set by the host policy (hostpolicy.go): a new host starts at
+// the reference relay's numbers and its limits grow in steps with its
+// age while few of its events are rejected for its own faults; trusted
+// hosts and limits set by the operator win. Each limit carries a reason
+// in words. The relay keeps in memory each host's behaviour over the last
+// day, its rejections by reason and the latest ones, and its connection;
+// it reconnects to a host with a jittered exponential backoff that only a
+// healthy connection resets. GET / and GET /status?host=NAME (and
+// /status.json) show all of it to the host's operator, without login.
 package relay

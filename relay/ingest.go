@@ -18,14 +18,8 @@ import (
 	"github.com/welkin-atproto/welkin/relay/verify"
 )
 
-const (
-	// resubscribeDelay is the pause before a subscriber whose handler
-	// failed (a store or log error, not a bad event) starts again from its
-	// saved cursor.
-	resubscribeDelay = 5 * time.Second
-	// rejectLogsPerMinute bounds the rejection log records of one host.
-	rejectLogsPerMinute = 20
-)
+// rejectLogsPerMinute bounds the rejection log records of one host.
+const rejectLogsPerMinute = 20
 
 // subscriber consumes one upstream host's stream.
 type subscriber struct {
@@ -41,8 +35,10 @@ type subscriber struct {
 	cursor             atomic.Int64
 	dirty              chan struct{}
 	logs               logLimiter
-	// limit bounds the rate of the host's events.
-	limit *tokenBucket
+	// state holds the host's limits (its rate limiter among them),
+	// behaviour, rejections and connection.
+	state   *hostState
+	backoff *backoff
 }
 
 // startHost starts a subscriber for h unless one runs or h is blocked.
@@ -59,12 +55,8 @@ func (s *Server) startHost(h store.Host) {
 	ctx, cancel := context.WithCancel(s.bgctx)
 	sub := &subscriber{s: s, host: addr, log: s.log.With("host", h.Hostname), cancel: cancel,
 		done: make(chan struct{}), dirty: make(chan struct{}, 1),
-		logs: logLimiter{n: rejectLogsPerMinute, period: time.Minute}}
-	rate, burst := s.cfg.HostEventRate, s.cfg.HostEventBurst
-	if h.Trusted {
-		rate, burst = s.cfg.TrustedHostEventRate, s.cfg.TrustedHostEventBurst
-	}
-	sub.limit = newTokenBucket(rate, burst, s.cfg.Now())
+		logs: logLimiter{n: rejectLogsPerMinute, period: time.Minute}, backoff: newBackoff()}
+	sub.state = s.syncHost(h)
 	sub.cursor.Store(h.Cursor)
 	s.subs[h.Hostname] = sub
 	go sub.run(ctx)
@@ -93,26 +85,40 @@ func (sub *subscriber) run(ctx context.Context) {
 		<-saverDone
 		sub.save() // the last progress, after every handler returned
 	}()
+	var upAt time.Time // when the current connection came up
+	client := watchUpgrades(sub.s.wsClient, func() {
+		upAt = sub.s.cfg.Now()
+		sub.state.connected(upAt)
+	})
 	for ctx.Err() == nil {
 		cursor := sub.cursor.Load()
 		sub.log.Info("subscribing", "url", sub.host.streamURL(), "cursor", cursor)
-		err := stream.Subscribe(ctx, sub.host.streamURL(), cursor, sub.handle, &stream.SubscribeOptions{
+		sub.state.dialing()
+		upAt = time.Time{}
+		// One subscription per connection: reconnecting is this loop's
+		// business, with the backoff and the state the status page shows.
+		connCtx, endConn := context.WithCancel(ctx)
+		var failure error
+		err := stream.Subscribe(connCtx, sub.host.streamURL(), cursor, sub.handle, &stream.SubscribeOptions{
 			OnCursor: func(seq int64) {
 				sub.cursor.Store(seq)
 				sub.markDirty()
 			},
 			OnError: func(err error) {
+				failure = err
+				endConn()
 				if reason := frameFault(err); reason != "" {
 					// A frame the host sent broke the connection.
 					sub.reject("frame", reason, "", 0, err)
-					return
 				}
-				sub.log.Warn("upstream connection failed", "err", err)
 			},
 			Workers:    sub.s.cfg.Workers,
-			HTTPClient: sub.s.wsClient,
+			HTTPClient: client,
 		})
+		endConn()
+		now := sub.s.cfg.Now()
 		if ctx.Err() != nil {
+			sub.state.disconnected(now, nil, 0, time.Time{})
 			return
 		}
 		if errors.Is(err, stream.ErrFutureCursor) {
@@ -120,17 +126,31 @@ func (sub *subscriber) run(ctx context.Context) {
 			// start over from what it retains. Events already relayed
 			// come again and are refused as duplicate revs.
 			sub.log.Warn("upstream says the saved cursor is in the future; restarting from its oldest event", "cursor", cursor)
+			sub.state.disconnected(now, err, 0, now)
 			sub.cursor.Store(0)
 			if err := sub.s.st.ResetHostCursor(ctx, sub.host.Name, 0); err != nil {
 				sub.log.Error("resetting the host's cursor", "err", err)
 			}
 			continue
 		}
-		sub.log.Error("subscription stopped; restarting from the saved cursor", "err", err, "delay", resubscribeDelay)
+		if failure == nil {
+			// The handler failed: a store or log error of the relay,
+			// not a bad event. Start again from the saved cursor.
+			failure = err
+		}
+		var up time.Duration
+		if !upAt.IsZero() {
+			up = now.Sub(upAt)
+		}
+		delay := sub.backoff.next(up)
+		sub.state.disconnected(now, failure, sub.backoff.failures, now.Add(delay))
+		sub.log.Warn("upstream connection ended; reconnecting", "err", failure, "up", up, "delay", delay, "failures", sub.backoff.failures)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(resubscribeDelay):
+		case <-t.C:
 		}
 	}
 }
@@ -145,12 +165,16 @@ func (sub *subscriber) markDirty() {
 // saveLoop writes the host's progress whenever it changed, one write at a
 // time, so a burst of events costs one write.
 func (sub *subscriber) saveLoop(ctx context.Context) {
+	tick := time.NewTicker(policyInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sub.dirty:
 			sub.save()
+		case <-tick.C:
+			sub.state.recompute(sub.s.policy, sub.s.cfg.Now())
 		}
 	}
 }
@@ -171,7 +195,7 @@ func (sub *subscriber) save() {
 func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 	switch m.Header.T {
 	case "#commit", "#sync", "#identity", "#account":
-		if !sub.limit.allow(sub.s.cfg.Now()) {
+		if !sub.state.bucket.allow(sub.s.cfg.Now()) {
 			sub.reject(m.Header.T, reasonRateLimited, "", m.Seq, errors.New("the host is over its event rate limit"))
 			return nil
 		}
@@ -196,10 +220,16 @@ func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 	}
 }
 
-// reject counts a refused event and logs it at a bounded rate.
+// reject counts a refused event, records it for the status page and logs
+// it at a bounded rate.
 func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err error) {
 	sub.rejected.Add(1)
 	sub.s.metrics.rejected(typ, reason)
+	detail := ""
+	if err != nil {
+		detail = err.Error()
+	}
+	sub.state.rejected(sub.s.cfg.Now(), typ, reason, string(did), seq, detail)
 	if verify.Reason(reason).Ignorable() {
 		return
 	}
@@ -208,9 +238,17 @@ func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err
 	}
 }
 
-func (sub *subscriber) accept(typ string, reason verify.Reason) {
+func (sub *subscriber) accept(ctx context.Context, typ string, reason verify.Reason) {
 	sub.accepted.Add(1)
+	sub.state.accepted.Add(1)
 	sub.s.metrics.accepted(typ, string(reason))
+	if !sub.state.seen.Load() && sub.state.markSeen(sub.s.cfg.Now()) {
+		// The host's first accepted event: its age starts now.
+		if err := sub.s.st.MarkHostSeen(ctx, sub.host.Name, sub.s.cfg.Now()); err != nil {
+			sub.log.Error("recording the host's first event", "err", err)
+		}
+		sub.state.recompute(sub.s.policy, sub.s.cfg.Now())
+	}
 }
 
 // account returns the stored state of did; found is false for an account
@@ -223,17 +261,18 @@ func (s *Server) account(ctx context.Context, did syntax.DID) (acct store.Accoun
 	return acct, err == nil, err
 }
 
-// admit checks that a host may bring another account.
-func (sub *subscriber) admit(ctx context.Context) (bool, error) {
-	h, err := sub.s.st.Host(ctx, sub.host.Name)
-	if err != nil {
-		return false, err
-	}
-	n, err := sub.s.st.AccountCount(ctx, sub.host.Name)
-	if err != nil {
-		return false, err
-	}
-	return n < h.AccountLimit, nil
+// admit checks that a host may bring another account, did, and reserves
+// its place until release is called, after the event is handled (and the
+// account stored): new accounts of one host are handled in parallel, and
+// each must see the others. release is never nil.
+func (sub *subscriber) admit(ctx context.Context, did syntax.DID) (ok bool, release func(), err error) {
+	return sub.state.admit(did, func() (int64, error) { return sub.s.st.AccountCount(ctx, sub.host.Name) })
+}
+
+// errAccountLimit is the detail of a reasonAccountLimit rejection.
+func (sub *subscriber) errAccountLimit() error {
+	l := sub.state.currentLimits()
+	return fmt.Errorf("the host has reached its limit of %s (%s)", countOf(l.Accounts, "account"), l.AccountsReason)
 }
 
 // resolve returns the identity of did, as verify.Identity (nil on failure,
@@ -286,26 +325,28 @@ func withState(a store.Account, st verify.AccountState) store.Account {
 // that come before verification: inactive accounts are dropped and a new
 // account must fit the host's limit. ok is false when the event was
 // rejected (and counted).
-func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (store.Account, bool, error) {
+// The caller calls release once the event is handled.
+func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (acct store.Account, ok bool, release func(), err error) {
+	release = func() {}
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
-		return acct, false, err
+		return acct, false, release, err
 	}
 	if found && !acct.Active() {
 		sub.reject(typ, string(verify.ReasonInactiveAccount), did, seq, fmt.Errorf("account is %s", acct.Status))
-		return acct, false, nil
+		return acct, false, release, nil
 	}
 	if !found || acct.Host != sub.host.Name {
-		ok, err := sub.admit(ctx)
+		ok, release, err = sub.admit(ctx, did)
 		if err != nil {
-			return acct, false, err
+			return acct, false, release, err
 		}
 		if !ok {
-			sub.reject(typ, reasonAccountLimit, did, seq, errors.New("the host has reached its account limit"))
-			return acct, false, nil
+			sub.reject(typ, reasonAccountLimit, did, seq, sub.errAccountLimit())
+			return acct, false, release, nil
 		}
 	}
-	return acct, true, nil
+	return acct, true, release, nil
 }
 
 // check runs verification, and once more with a refreshed identity when
@@ -329,7 +370,8 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		return nil
 	}
 	did := c.DID()
-	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
+	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
+	defer release()
 	if err != nil || !ok {
 		return err
 	}
@@ -363,7 +405,8 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	did := sy.DID()
-	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
+	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
+	defer release()
 	if err != nil || !ok {
 		return err
 	}
@@ -435,10 +478,12 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 		return err
 	}
 	if !found || acct.Host != sub.host.Name {
-		if ok, err := sub.admit(ctx); err != nil {
+		ok, release, err := sub.admit(ctx, did)
+		defer release()
+		if err != nil {
 			return err
 		} else if !ok {
-			sub.reject(typ, reasonAccountLimit, did, m.Seq, errors.New("the host has reached its account limit"))
+			sub.reject(typ, reasonAccountLimit, did, m.Seq, sub.errAccountLimit())
 			return nil
 		}
 	}
@@ -476,10 +521,12 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 		return err
 	}
 	if !found || acct.Host != sub.host.Name {
-		if ok, err := sub.admit(ctx); err != nil {
+		ok, release, err := sub.admit(ctx, did)
+		defer release()
+		if err != nil {
 			return err
 		} else if !ok {
-			sub.reject(typ, reasonAccountLimit, did, m.Seq, errors.New("the host has reached its account limit"))
+			sub.reject(typ, reasonAccountLimit, did, m.Seq, sub.errAccountLimit())
 			return nil
 		}
 	}
@@ -505,6 +552,6 @@ func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, rea
 	if _, err := sub.s.seq.submit(ctx, did, encode); err != nil {
 		return fmt.Errorf("relay: sequencing %s of %s from %s: %w", typ, did, sub.host.Name, err)
 	}
-	sub.accept(typ, reason)
+	sub.accept(ctx, typ, reason)
 	return nil
 }

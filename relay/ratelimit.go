@@ -11,9 +11,11 @@ import (
 	"github.com/welkin-atproto/welkin/relay/verify"
 )
 
-// Default per-host event rate limits (Config.HostEventRate and the rest).
-// The reference relay allows 50 events a second to a host that asked to be
-// crawled; trusted hosts (large PDS operators) get a hundred times more.
+// Default per-host event rate limits (Config.HostEventRate and the rest):
+// the base values of the host policy (hostpolicy.go), which a host's
+// steps multiply. The reference relay allows 50 events a second to a host
+// that asked to be crawled; trusted hosts (large PDS operators) get a
+// hundred times more.
 const (
 	DefaultHostEventRate         = 50
 	DefaultHostEventBurst        = 500
@@ -30,10 +32,24 @@ type tokenBucket struct {
 	mu     sync.Mutex
 	tokens float64
 	last   time.Time
+	primed bool // tokens were filled once
 }
 
 func newTokenBucket(rate float64, burst int, now time.Time) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now, primed: true}
+}
+
+// set changes the rate and the burst; the tokens held stay, up to the new
+// burst. A bucket made empty (the zero value but last) fills on its first
+// set.
+func (b *tokenBucket) set(rate float64, burst int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate, b.burst = rate, float64(burst)
+	if !b.primed {
+		b.tokens, b.primed = b.burst, true
+	}
+	b.tokens = min(b.tokens, b.burst)
 }
 
 // allow takes a token if there is one.

@@ -50,6 +50,10 @@ type Server struct {
 	handler  http.Handler
 
 	verifyOpts verify.Options
+	policy     hostPolicy
+
+	statesMu sync.Mutex
+	states   map[string]*hostState
 
 	bgctx  context.Context
 	stop   context.CancelFunc
@@ -66,7 +70,8 @@ type Server struct {
 // starts subscribing to every host that is not blocked.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, subs: map[string]*subscriber{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, subs: map[string]*subscriber{}, states: map[string]*hostState{},
+		policy: newHostPolicy(cfg)}
 	s.bgctx, s.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -136,10 +141,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /metrics", metrics.Handler(s.registry))
 	s.registerAdmin(mux)
 	s.registerRedirects(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "This is an atproto relay (Welkin %s). Its firehose is at /xrpc/com.atproto.sync.subscribeRepos, and as JSON at /subscribe.\n", cfg.Version)
-	})
+	s.registerStatus(mux)
 	s.handler = mux
 
 	if err := s.addConfiguredHosts(ctx); err != nil {
@@ -159,11 +161,7 @@ func (s *Server) addConfiguredHosts(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("relay: configured host: %w", err)
 		}
-		limit := s.cfg.AccountLimit
-		if trusted {
-			limit = TrustedAccountLimit
-		}
-		_, _, err = s.st.AddHost(ctx, store.Host{Hostname: h.Name, NoTLS: h.NoTLS, Trusted: trusted, AccountLimit: limit})
+		_, _, err = s.st.AddHost(ctx, store.Host{Hostname: h.Name, NoTLS: h.NoTLS, Trusted: trusted})
 		return err
 	}
 	for _, h := range s.cfg.Hosts {

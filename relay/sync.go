@@ -203,7 +203,7 @@ func (s *Server) syncRequestCrawl(ctx context.Context, in *atproto.SyncRequestCr
 	if err := s.checkDescribeServer(ctx, addr); err != nil {
 		return nil, xrpc.Errorf(http.StatusBadRequest, "HostNotReachable", "%s", err.Error())
 	}
-	h, _, err := s.st.AddHost(ctx, store.Host{Hostname: addr.Name, NoTLS: addr.NoTLS, AccountLimit: s.cfg.AccountLimit})
+	h, _, err := s.st.AddHost(ctx, store.Host{Hostname: addr.Name, NoTLS: addr.NoTLS})
 	if err != nil {
 		return nil, err
 	}

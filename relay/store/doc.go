@@ -4,11 +4,12 @@
 // A Host is an upstream PDS: its hostname, its status (active, blocked,
 // throttled), the last upstream seq whose event is durable in the relay's
 // own log (the cursor a restart resumes from), counts of accepted and
-// rejected events, and the most accounts it may host. An Account is one
-// repository the relay has seen: its DID, the host it came from, its
-// hosting status, the rev, data root and commit CID of its last accepted
-// commit, and whether the chain of its commits was seen to break
-// (desynchronized).
+// rejected events, when its first event was accepted, and the limits the
+// operator set for it (accounts, event rate; zero when the relay's host
+// policy decides). An Account is one repository the relay has seen: its
+// DID, the host it came from, its hosting status, the rev, data root and
+// commit CID of its last accepted commit, and whether the chain of its
+// commits was seen to break (desynchronized).
 //
 // Hostnames are stored as the relay normalized them ("pds.example.com",
 // or "localhost:2583" for development hosts); the store does not check

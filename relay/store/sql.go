@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -72,6 +73,23 @@ CREATE TABLE relay_accounts (
 CREATE INDEX relay_accounts_host ON relay_accounts (host);
 `,
 	},
+	{
+		// Version 2: the relay's host policy. account_limit becomes the
+		// operator's override (0: the policy decides); the values stored
+		// before were the defaults of their time, not decisions, so they
+		// are cleared. first_seen_at is when the host's first event was
+		// accepted, approximated by when it was added for hosts that
+		// already had accepted events. event_rate and event_burst are the
+		// operator's event rate override (0: the policy decides).
+		Version: 2,
+		SQL: `
+ALTER TABLE relay_hosts ADD COLUMN first_seen_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE relay_hosts ADD COLUMN event_rate DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE relay_hosts ADD COLUMN event_burst BIGINT NOT NULL DEFAULT 0;
+UPDATE relay_hosts SET first_seen_at = created_at WHERE accepted > 0;
+UPDATE relay_hosts SET account_limit = 0;
+`,
+	},
 }
 
 // Store is the relay's state on an sqldb database (SQLite or PostgreSQL).
@@ -121,26 +139,29 @@ func (s *Store) Close() error {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.SQL().PingContext(ctx) }
 
-const hostCols = `id, hostname, no_tls, trusted, status, cursor, accepted, rejected, account_limit, created_at, updated_at`
+const hostCols = `id, hostname, no_tls, trusted, status, cursor, accepted, rejected, account_limit, event_rate, event_burst, first_seen_at, created_at, updated_at`
 
 func scanHost(sc interface{ Scan(...any) error }) (Host, error) {
 	var (
-		h        Host
-		cms, ums int64
+		h             Host
+		fms, cms, ums int64
 	)
 	if err := sc.Scan(&h.ID, &h.Hostname, &h.NoTLS, &h.Trusted, &h.Status, &h.Cursor, &h.Accepted, &h.Rejected,
-		&h.AccountLimit, &cms, &ums); err != nil {
+		&h.AccountLimit, &h.EventRate, &h.EventBurst, &fms, &cms, &ums); err != nil {
 		return Host{}, err
+	}
+	if fms != 0 {
+		h.FirstSeen = time.UnixMilli(fms).UTC()
 	}
 	h.CreatedAt, h.UpdatedAt = time.UnixMilli(cms).UTC(), time.UnixMilli(ums).UTC()
 	return h, nil
 }
 
-// AddHost stores h (Hostname, NoTLS, Trusted, Status, AccountLimit) unless
-// its hostname is stored already, and returns the stored host and whether
-// it was added. Adding a known host as Trusted marks it trusted and raises
-// its account limit to h.AccountLimit; nothing else of a known host
-// changes (a blocked host stays blocked).
+// AddHost stores h (Hostname, NoTLS, Trusted, Status, AccountLimit,
+// EventRate, EventBurst) unless its hostname is stored already, and
+// returns the stored host and whether it was added. Adding a known host as
+// Trusted marks it trusted; nothing else of a known host changes (a
+// blocked host stays blocked, its limits stay).
 func (s *Store) AddHost(ctx context.Context, h Host) (Host, bool, error) {
 	if h.Hostname == "" {
 		return Host{}, false, errors.New("relay store: add host: empty hostname")
@@ -151,16 +172,18 @@ func (s *Store) AddHost(ctx context.Context, h Host) (Host, bool, error) {
 	if !ValidHostStatus(h.Status) {
 		return Host{}, false, fmt.Errorf("relay store: add host %s: invalid status %q", h.Hostname, h.Status)
 	}
+	if err := checkLimits(h.AccountLimit, h.EventRate, h.EventBurst); err != nil {
+		return Host{}, false, fmt.Errorf("relay store: add host %s: %w", h.Hostname, err)
+	}
 	now := s.now().UnixMilli()
 	var added bool
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		added = false
 		old, err := scanHost(tx.QueryRowContext(ctx, s.db.Rebind(`SELECT `+hostCols+` FROM relay_hosts WHERE hostname = ?`), h.Hostname))
 		if err == nil {
-			if h.Trusted && (!old.Trusted || old.AccountLimit < h.AccountLimit) {
+			if h.Trusted && !old.Trusted {
 				_, err = tx.ExecContext(ctx, s.db.Rebind(
-					`UPDATE relay_hosts SET trusted = TRUE, account_limit = ?, updated_at = ? WHERE id = ?`),
-					max(h.AccountLimit, old.AccountLimit), now, old.ID)
+					`UPDATE relay_hosts SET trusted = TRUE, updated_at = ? WHERE id = ?`), now, old.ID)
 			}
 			return err
 		}
@@ -169,8 +192,9 @@ func (s *Store) AddHost(ctx context.Context, h Host) (Host, bool, error) {
 		}
 		added = true
 		_, err = tx.ExecContext(ctx, s.db.Rebind(
-			`INSERT INTO relay_hosts (hostname, no_tls, trusted, status, account_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			h.Hostname, h.NoTLS, h.Trusted, h.Status, h.AccountLimit, now, now)
+			`INSERT INTO relay_hosts (hostname, no_tls, trusted, status, account_limit, event_rate, event_burst, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			h.Hostname, h.NoTLS, h.Trusted, h.Status, h.AccountLimit, h.EventRate, h.EventBurst, now, now)
 		return err
 	})
 	if err != nil {
@@ -240,6 +264,42 @@ func (s *Store) SaveHostProgress(ctx context.Context, hostname string, cursor, a
 	return s.updateHost(ctx, "save progress", hostname,
 		`UPDATE relay_hosts SET cursor = CASE WHEN cursor > ? THEN cursor ELSE ? END, accepted = accepted + ?, rejected = rejected + ?, updated_at = ? WHERE hostname = ?`,
 		cursor, cursor, accepted, rejected, s.now().UnixMilli(), hostname)
+}
+
+// SetHostLimits sets the operator's limits of a host: its account limit,
+// event rate (events a second) and burst. 0 leaves a limit to the relay's
+// host policy; negative values are refused. ErrNotFound for an unknown
+// host.
+func (s *Store) SetHostLimits(ctx context.Context, hostname string, accountLimit int64, eventRate float64, eventBurst int64) error {
+	if err := checkLimits(accountLimit, eventRate, eventBurst); err != nil {
+		return fmt.Errorf("relay store: set limits of %s: %w", hostname, err)
+	}
+	return s.updateHost(ctx, "set limits", hostname,
+		`UPDATE relay_hosts SET account_limit = ?, event_rate = ?, event_burst = ?, updated_at = ? WHERE hostname = ?`,
+		accountLimit, eventRate, eventBurst, s.now().UnixMilli(), hostname)
+}
+
+func checkLimits(accountLimit int64, eventRate float64, eventBurst int64) error {
+	if accountLimit < 0 || eventBurst < 0 || !(eventRate >= 0) || math.IsInf(eventRate, 0) {
+		return fmt.Errorf("limits must be finite and not negative (accounts %d, rate %v, burst %d)", accountLimit, eventRate, eventBurst)
+	}
+	return nil
+}
+
+// MarkHostSeen records t as the time the host's first event was accepted,
+// unless one is recorded already. ErrNotFound for an unknown host.
+func (s *Store) MarkHostSeen(ctx context.Context, hostname string, t time.Time) error {
+	res, err := s.db.SQL().ExecContext(ctx, s.db.Rebind(
+		`UPDATE relay_hosts SET first_seen_at = ?, updated_at = ? WHERE hostname = ? AND first_seen_at = 0`),
+		max(t.UnixMilli(), 1), s.now().UnixMilli(), hostname)
+	if err != nil {
+		return fmt.Errorf("relay store: mark %s seen: %w", hostname, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = s.Host(ctx, hostname) // ErrNotFound, or seen before
+	return err
 }
 
 // ResetHostCursor sets a host's cursor, backwards too (for an upstream

@@ -65,10 +65,17 @@ type Host struct {
 	// refused.
 	Accepted int64
 	Rejected int64
-	// AccountLimit is the most accounts the relay takes from the host.
+	// AccountLimit, EventRate (events a second) and EventBurst are the
+	// operator's limits for the host; 0 leaves each to the relay's host
+	// policy, which grows them with the host's age and behaviour.
 	AccountLimit int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	EventRate    float64
+	EventBurst   int64
+	// FirstSeen is when the relay first accepted an event of the host;
+	// zero before that.
+	FirstSeen time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Account is one repository the relay has seen.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 	"github.com/welkin-atproto/welkin/internal/sqldb"
@@ -36,7 +37,7 @@ func TestHosts(t *testing.T) {
 			t.Fatalf("AddHost again: %v, added %v", err, added)
 		}
 		h2, added, err := s.AddHost(ctx, store.Host{Hostname: "pds.example.com", Trusted: true, AccountLimit: 1000})
-		if err != nil || added || !h2.Trusted || h2.AccountLimit != 1000 {
+		if err != nil || added || !h2.Trusted || h2.AccountLimit != 10 {
 			t.Fatalf("AddHost trusted: %+v, %v, %v", h2, added, err)
 		}
 		if err := s.SetHostStatus(ctx, "pds.example.com", store.HostBlocked); err != nil {
@@ -91,6 +92,52 @@ func TestHosts(t *testing.T) {
 		}
 		if _, _, err := s.ListHosts(ctx, "x", 2); !errors.Is(err, store.ErrInvalidCursor) {
 			t.Fatalf("bad cursor: %v", err)
+		}
+	})
+}
+
+func TestHostLimitsAndFirstSeen(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := s.AddHost(ctx, store.Host{Hostname: "pds.example.com", EventRate: 7.5, EventBurst: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.AccountLimit != 0 || h.EventRate != 7.5 || h.EventBurst != 30 || !h.FirstSeen.IsZero() {
+			t.Fatalf("new host = %+v", h)
+		}
+		if err := s.SetHostLimits(ctx, "pds.example.com", 250, 12.25, 0); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ = s.Host(ctx, "pds.example.com"); h.AccountLimit != 250 || h.EventRate != 12.25 || h.EventBurst != 0 {
+			t.Fatalf("after SetHostLimits = %+v", h)
+		}
+		if err := s.SetHostLimits(ctx, "pds.example.com", -1, 0, 0); err == nil {
+			t.Fatal("a negative account limit was accepted")
+		}
+		if err := s.SetHostLimits(ctx, "nope.example.com", 1, 0, 0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("limits of an unknown host: %v", err)
+		}
+		if _, _, err := s.AddHost(ctx, store.Host{Hostname: "bad.example.com", EventBurst: -5}); err == nil {
+			t.Fatal("a negative burst was accepted")
+		}
+
+		first := time.UnixMilli(1_700_000_000_000).UTC()
+		if err := s.MarkHostSeen(ctx, "pds.example.com", first); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkHostSeen(ctx, "pds.example.com", first.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ = s.Host(ctx, "pds.example.com"); !h.FirstSeen.Equal(first) {
+			t.Fatalf("FirstSeen = %v, want the first mark %v", h.FirstSeen, first)
+		}
+		if err := s.MarkHostSeen(ctx, "nope.example.com", first); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("marking an unknown host: %v", err)
 		}
 	})
 }
