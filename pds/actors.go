@@ -22,7 +22,7 @@ const maxOpenActors = 128
 // actorIdle is how long an account's store stays open after its last use.
 // Reopening costs about a millisecond; an open store costs memory, so a PDS
 // at rest closes them all.
-const actorIdle = time.Minute
+const actorIdle = 30 * time.Second
 
 // actors opens and caches the per-account stores. A store borrowed with
 // get is never closed until its release function has been called.

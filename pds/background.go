@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/internal/memtrim"
 )
 
 // tempBlobTTL is how long an uploaded blob waits to be referenced by a
@@ -31,6 +32,7 @@ func (s *Server) startBackground(ctx context.Context) {
 			}
 		}
 	})
+	s.goBackground(func() { s.trim.Run(ctx, memtrim.DefaultQuiet) })
 	s.goBackground(func() {
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/welkin-atproto/welkin/atproto/stream"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 	"github.com/welkin-atproto/welkin/atproto/xrpc"
+	"github.com/welkin-atproto/welkin/internal/memtrim"
 	"github.com/welkin-atproto/welkin/pds/blobstore"
 	"github.com/welkin-atproto/welkin/pds/sequencer"
 	"github.com/welkin-atproto/welkin/pds/store"
@@ -52,6 +53,7 @@ type Server struct {
 	keyCache sync.Map // syntax.DID -> crypto.PrivateKey, repository signing keys
 
 	handler http.Handler
+	trim    memtrim.Trimmer // hands free memory back once requests stop
 
 	bg   sync.WaitGroup
 	stop context.CancelFunc
@@ -159,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /.well-known/atproto-did", s.handleAtprotoDID)
 	mux.HandleFunc("GET /robots.txt", s.handleRobots)
 	mux.HandleFunc("GET /{$}", s.handleRoot)
-	s.handler = mux
+	s.handler = s.trim.Wrap(mux)
 
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
