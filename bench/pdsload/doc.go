@@ -16,9 +16,9 @@
 //     com.atproto.server.createAccount by 8 concurrent clients, in rounds
 //     of 100 (the sign-up rate is reported too);
 //   - the resident memory (VmRSS of /proc/PID/status) of the PDS process is
-//     read at rest: once the count has stopped moving after the sign-ups,
-//     and again after the load, and once more after -idle (90 s) with no
-//     requests;
+//     read at rest: after the sign-ups and -rest (90 s) without requests,
+//     once the count has stopped moving; again right after the load; and
+//     once more after -idle (90 s) with no requests;
 //   - for each concurrency level (-clients, default 1, 16 and 64) that many
 //     clients, each on an account of its own, call
 //     com.atproto.repo.createRecord (a small post) back to back for

@@ -65,6 +65,7 @@ type options struct {
 	refDir   string
 	only     string
 	idle     time.Duration
+	rest     time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -76,6 +77,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.readme, "readme", "README.md", "file whose pdsload section receives the table; empty prints it only")
 	fs.StringVar(&o.welkin, "welkin", "", "prebuilt welkin binary (default: go build ../cmd/welkin)")
 	fs.StringVar(&o.refDir, "reference", filepath.Join("..", "..", "shared", "reference-stack"), "directory of the reference stack (start.sh)")
+	fs.DurationVar(&o.rest, "rest", 90*time.Second, "after the sign-ups, how long both servers sit without requests before their memory at rest is read")
 	fs.DurationVar(&o.idle, "idle", 90*time.Second, "after the load, how long both servers sit idle before their memory is read again (0: not measured)")
 	fs.StringVar(&o.only, "only", "", `measure only "welkin" or "reference" (the README is then left alone)`)
 	if err := fs.Parse(args); err != nil {
@@ -688,6 +690,12 @@ func measure(ctx context.Context, servers []*server, o options) ([]*result, erro
 			accounts[i] = append(accounts[i], got...)
 		}
 	}
+	// At rest means without requests for a while: a server's resting
+	// size is what it holds once its caches and pools have had the
+	// chance to let go, not the peak the sign-ups left behind.
+	if err := pause(ctx, "at rest after the sign-ups", o.rest); err != nil {
+		return nil, err
+	}
 	var err error
 	for i, srv := range servers {
 		if results[i].rssSignup, err = restingRSS(ctx, srv.pid); err != nil {
@@ -717,11 +725,8 @@ func measure(ctx context.Context, servers []*server, o options) ([]*result, erro
 		// Both servers sit idle for the same time: what a server costs
 		// when nobody is using it, after its caches and pools have had
 		// the chance to let go.
-		fmt.Fprintf(os.Stderr, "pdsload: both idle for %s\n", o.idle)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(o.idle):
+		if err := pause(ctx, "idle after the load", o.idle); err != nil {
+			return nil, err
 		}
 		for i, srv := range servers {
 			if results[i].rssIdle, err = restingRSS(ctx, srv.pid); err != nil {
@@ -730,6 +735,20 @@ func measure(ctx context.Context, servers []*server, o options) ([]*result, erro
 		}
 	}
 	return results, nil
+}
+
+// pause lets both servers sit without requests for d.
+func pause(ctx context.Context, what string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "pdsload: both %s for %s\n", what, d)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // restingRSS reads the process's resident set until it stops moving
@@ -832,9 +851,9 @@ func render(results []*result, o options, machine, refVersion string) string {
 	for i, r := range results {
 		names[i] = r.name
 	}
-	fmt.Fprintf(&b, "Measured %s on %s with `go run ./pdsload -duration %s -accounts %d -clients %s -idle %s`; "+
+	fmt.Fprintf(&b, "Measured %s on %s with `go run ./pdsload -duration %s -accounts %d -clients %s -rest %s -idle %s`; "+
 		"reference: @atproto/pds %s. Load generator and server share the machine; each step writes for %s after %s of warm-up.\n\n",
-		time.Now().UTC().Format("2006-01-02"), machine, o.duration, o.accounts, joinInts(o.clients), o.idle,
+		time.Now().UTC().Format("2006-01-02"), machine, o.duration, o.accounts, joinInts(o.clients), o.rest, o.idle,
 		refVersion, o.duration, warmUp(o.duration))
 	fmt.Fprintf(&b, "| measure | %s |", strings.Join(names, " | "))
 	both := len(results) == 2
@@ -887,7 +906,7 @@ func render(results []*result, o options, machine, refVersion string) string {
 		row(label+": p50 latency", func(r *result) float64 { return msOf(step(r).p50) }, ms, false)
 		row(label+": p99 latency", func(r *result) float64 { return msOf(step(r).p99) }, ms, false)
 	}
-	row(fmt.Sprintf("resident memory at rest, %d accounts", o.accounts), func(r *result) float64 {
+	row(fmt.Sprintf("resident memory at rest, %d accounts, %s after the sign-ups", o.accounts, o.rest), func(r *result) float64 {
 		return float64(r.rssSignup) / (1 << 20)
 	}, mb, false)
 	row("resident memory at rest, after the load", func(r *result) float64 {
