@@ -54,7 +54,7 @@ func TestRelayJetstream(t *testing.T) {
 			t.Logf("devnet logs:\n%s", pdsTail(logs.String(), 12000))
 		}
 	})
-	url := loopbackWS(t, d.URL("relay")) + "/subscribe"
+	url := "ws" + strings.TrimPrefix(loopbackURL(t, d.URL("relay")), "http") + "/subscribe"
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
