@@ -285,7 +285,7 @@ func withState(a store.Account, st verify.AccountState) store.Account {
 // prepare loads the account of a #commit or #sync and applies the checks
 // that come before verification: inactive accounts are dropped and a new
 // account must fit the host's limit. ok is false when the event was
-// rejected (and counted).
+// rejected (and counted). The caller holds the account's lock.
 func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (store.Account, bool, error) {
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
@@ -329,6 +329,8 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		return nil
 	}
 	did := c.DID()
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
 	if err != nil || !ok {
 		return err
@@ -338,21 +340,29 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 	})
 	if !v.OK {
 		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
-		return nil
+		return sub.afterReject(ctx, acct, v.Reason, c.Rev())
 	}
 	if v.Reason != verify.ReasonNone {
 		sub.log.Info("commit accepted with a broken chain", "did", did, "reason", v.Reason, "err", v.Err)
 	}
 	ev := *c.Event
-	if err := sub.emit(ctx, typ, did, v.Reason, func(seq int64) ([]byte, error) {
+	next := withState(acct, v.NewState)
+	next.Host, next.Status = sub.host.Name, store.StatusActive
+	return sub.emit(ctx, typ, did, v.Reason, &next, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
+	})
+}
+
+// afterReject follows up a rejected #commit of acct. A duplicate rev
+// passed the host check before the rev check, so the host may adopt an
+// account that recovery restored without one (recover.go).
+func (sub *subscriber) afterReject(ctx context.Context, acct store.Account, reason verify.Reason, rev syntax.TID) error {
+	if reason == verify.ReasonDuplicateRev && acct.Host == "" && acct.Rev != "" {
+		acct.Host = sub.host.Name
+		return sub.s.st.PutAccount(ctx, acct)
 	}
-	acct = withState(acct, v.NewState)
-	acct.Host, acct.Status = sub.host.Name, store.StatusActive
-	return sub.s.st.PutAccount(ctx, acct)
+	return nil
 }
 
 func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
@@ -363,6 +373,8 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	did := sy.DID()
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, ok, err := sub.prepare(ctx, typ, did, m.Seq)
 	if err != nil || !ok {
 		return err
@@ -375,15 +387,12 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	ev := *sy.Event
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
+	next := withState(acct, v.NewState)
+	next.Host, next.Status = sub.host.Name, store.StatusActive
+	return sub.emit(ctx, typ, did, verify.ReasonNone, &next, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
-	acct = withState(acct, v.NewState)
-	acct.Host, acct.Status = sub.host.Name, store.StatusActive
-	return sub.s.st.PutAccount(ctx, acct)
+	})
 }
 
 // checkHostOf checks that this host is the PDS of did, with the cached
@@ -430,6 +439,8 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 		sub.reject(typ, reason, did, m.Seq, err)
 		return nil
 	}
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return err
@@ -442,17 +453,15 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 			return nil
 		}
 	}
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
-		ev.Seq = seq
-		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
+	var next *store.Account
 	if !found || acct.Host != sub.host.Name {
 		acct.Host = sub.host.Name
-		return sub.s.st.PutAccount(ctx, acct)
+		next = &acct
 	}
-	return nil
+	return sub.emit(ctx, typ, did, verify.ReasonNone, next, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	})
 }
 
 func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) error {
@@ -471,6 +480,8 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 		sub.reject(typ, reason, did, m.Seq, err)
 		return nil
 	}
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return err
@@ -490,19 +501,17 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 			status = *ev.Status
 		}
 	}
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
+	acct.Host, acct.Status = sub.host.Name, status
+	return sub.emit(ctx, typ, did, verify.ReasonNone, &acct, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
-	acct.Host, acct.Status = sub.host.Name, status
-	return sub.s.st.PutAccount(ctx, acct)
+	})
 }
 
-// emit sequences an accepted event into the log and counts it.
-func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, reason verify.Reason, encode encodeFunc) error {
-	if _, err := sub.s.seq.submit(ctx, did, encode); err != nil {
+// emit sequences an accepted event into the log, with acct, the
+// account's new state (nil if unchanged), and counts it.
+func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, reason verify.Reason, acct *store.Account, encode encodeFunc) error {
+	if _, err := sub.s.seq.submit(ctx, did, acct, encode); err != nil {
 		return fmt.Errorf("relay: sequencing %s of %s from %s: %w", typ, did, sub.host.Name, err)
 	}
 	sub.accept(typ, reason)

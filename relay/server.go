@@ -49,6 +49,9 @@ type Server struct {
 
 	verifyOpts verify.Options
 
+	// Account state changes, one account at a time (didlock.go).
+	locks didLocks
+
 	bgctx  context.Context
 	stop   context.CancelFunc
 	subsMu sync.Mutex
@@ -94,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		if p := live.Load(); p != nil {
 			p.Publish(ev)
 		}
-	})
+	}, s.st.ApplyEvents, s.log)
 	s.stream = stream.NewServer(s.events, &stream.ServerOptions{Logger: s.log})
 	live.Store(s.stream)
 
@@ -113,6 +116,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	s.registry = prometheus.NewRegistry()
 	s.metrics = newRelayMetrics(s.registry)
+	if err := s.recoverStates(ctx); err != nil {
+		return nil, err
+	}
 	cat, err := api.Catalog()
 	if err != nil {
 		return nil, err
