@@ -200,7 +200,7 @@ func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err error) {
 	sub.rejected.Add(1)
 	sub.s.metrics.rejected(typ, reason)
-	if verify.Reason(reason).Ignorable() {
+	if verify.Reason(reason).Ignorable() || reason == reasonDesynchronized {
 		return
 	}
 	if ok, suppressed := sub.logs.allow(time.Now()); ok {
@@ -321,6 +321,15 @@ func (sub *subscriber) check(ctx context.Context, did syntax.DID, run func(verif
 	return v
 }
 
+// handleCommit handles a #commit. The chain of an account's commits is
+// checked (verify.VerifyCommit); when it breaks, the commit is dropped,
+// the account marked desynchronized and queued for a re-sync, which
+// fetches its repository and emits a #sync. Until then its commits are
+// checked and dropped, as the sync specification asks of a repository out
+// of sync ("Any #commit or #sync messages received for a repo which is in
+// desynchronized state are ignored"): the #sync, with a rev above theirs,
+// gives consumers the state they would have reached. A #sync from the
+// host is accepted and ends the desynchronization (handleSync).
 func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error {
 	const typ = "#commit"
 	c, reason, err := verify.ParseCommit(m.Body, &sub.s.verifyOpts)
@@ -342,8 +351,13 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
 		return sub.afterReject(ctx, acct, v.Reason, c.Rev())
 	}
-	if v.Reason != verify.ReasonNone {
-		sub.log.Info("commit accepted with a broken chain", "did", did, "reason", v.Reason, "err", v.Err)
+	if acct.Desync || v.Resync {
+		why := reasonDesynchronized
+		if !acct.Desync {
+			why = string(v.Reason)
+		}
+		sub.reject(typ, why, did, m.Seq, v.Err)
+		return sub.desync(ctx, acct, c.Rev())
 	}
 	ev := *c.Event
 	next := withState(acct, v.NewState)
@@ -354,14 +368,41 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 	})
 }
 
-// afterReject follows up a rejected #commit of acct. A duplicate rev
-// passed the host check before the rev check, so the host may adopt an
-// account that recovery restored without one (recover.go).
+// afterReject follows up a rejected #commit of acct. A commit that passed
+// the signature check but cannot be applied (its ops do not invert to its
+// prevData, or it has none) is authentic: the host has moved past what
+// the relay holds, so the account is out of sync. A duplicate rev passed
+// the host check before the rev check, so the host may adopt an account
+// that recovery restored without one (recover.go).
 func (sub *subscriber) afterReject(ctx context.Context, acct store.Account, reason verify.Reason, rev syntax.TID) error {
-	if reason == verify.ReasonDuplicateRev && acct.Host == "" && acct.Rev != "" {
-		acct.Host = sub.host.Name
-		return sub.s.st.PutAccount(ctx, acct)
+	switch reason {
+	case verify.ReasonInversionMismatch, verify.ReasonMissingPrevData:
+		if acct.Rev != "" {
+			return sub.desync(ctx, acct, rev)
+		}
+	case verify.ReasonDuplicateRev:
+		if acct.Host == "" && acct.Rev != "" {
+			acct.Host = sub.host.Name
+			return sub.s.st.PutAccount(ctx, acct)
+		}
 	}
+	return nil
+}
+
+// desync marks acct desynchronized (unless it is already) and queues it
+// for a re-sync; rev is the commit just dropped. The caller holds the
+// account's lock.
+func (sub *subscriber) desync(ctx context.Context, acct store.Account, rev syntax.TID) error {
+	if !acct.Desync || acct.Host == "" {
+		acct.Desync = true
+		if acct.Host == "" {
+			acct.Host = sub.host.Name
+		}
+		if err := sub.s.st.PutAccount(ctx, acct); err != nil {
+			return err
+		}
+	}
+	sub.s.scheduleResync(acct, rev, false)
 	return nil
 }
 

@@ -49,8 +49,12 @@ type Server struct {
 
 	verifyOpts verify.Options
 
-	// Account state changes, one account at a time (didlock.go).
-	locks didLocks
+	// Account state changes, one account at a time (didlock.go), and
+	// re-synchronization (resync.go).
+	locks      didLocks
+	resync     *resyncer
+	resyncDone chan struct{}
+	resyncHTTP *http.Client // getRepo downloads, with their own timeout
 
 	bgctx  context.Context
 	stop   context.CancelFunc
@@ -113,12 +117,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.resolver = identity.NewCachingResolver(base, identity.CacheOptions{Now: cfg.Now})
 	s.verifyOpts = verify.Options{Now: cfg.Now}
+	s.resyncHTTP = identity.NewSafeHTTPClient(identity.SafeHTTPOptions{AllowPrivateNetworks: cfg.AllowInsecureHosts, Timeout: resyncTimeout})
 
 	s.registry = prometheus.NewRegistry()
 	s.metrics = newRelayMetrics(s.registry)
 	if err := s.recoverStates(ctx); err != nil {
 		return nil, err
 	}
+	s.startResync()
 	cat, err := api.Catalog()
 	if err != nil {
 		return nil, err
@@ -145,6 +151,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.startKnownHosts(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.seedResyncs(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -221,6 +230,9 @@ func (s *Server) Close() error {
 		}
 		if s.stop != nil {
 			s.stop()
+		}
+		if s.resyncDone != nil {
+			<-s.resyncDone
 		}
 		if s.stream != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
