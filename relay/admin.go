@@ -38,25 +38,40 @@ type adminError struct {
 	Message string `json:"message"`
 }
 
+// adminAuthorized checks the admin's basic auth, answering 401 when it
+// fails.
+func (s *Server) adminAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if s.cfg.AdminPassword == "" || !ok || user != "admin" ||
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.AdminPassword)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="relay admin"`)
+		writeJSON(w, http.StatusUnauthorized, adminError{"AuthenticationRequired", "admin basic auth required"})
+		return false
+	}
+	return true
+}
+
+// readAdminBody decodes an /admin/ request's JSON body, of at most
+// maxAdminBody bytes, into v.
+func readAdminBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+	if err == nil && len(body) > maxAdminBody {
+		err = errors.New("body too large")
+	}
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
+	return err
+}
+
 // admin checks basic auth and decodes the body before calling fn.
 func (s *Server) admin(fn func(http.ResponseWriter, *http.Request, adminHostRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if s.cfg.AdminPassword == "" || !ok || user != "admin" ||
-			subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.AdminPassword)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="relay admin"`)
-			writeJSON(w, http.StatusUnauthorized, adminError{"AuthenticationRequired", "admin basic auth required"})
+		if !s.adminAuthorized(w, r) {
 			return
 		}
 		var req adminHostRequest
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
-		if err == nil && len(body) > maxAdminBody {
-			err = errors.New("body too large")
-		}
-		if err == nil {
-			err = json.Unmarshal(body, &req)
-		}
-		if err != nil {
+		if err := readAdminBody(r, &req); err != nil {
 			writeJSON(w, http.StatusBadRequest, adminError{"InvalidRequest", "body must be JSON {\"hostname\": ...}: " + err.Error()})
 			return
 		}

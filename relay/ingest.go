@@ -200,7 +200,7 @@ func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err error) {
 	sub.rejected.Add(1)
 	sub.s.metrics.rejected(typ, reason)
-	if verify.Reason(reason).Ignorable() || reason == reasonDesynchronized {
+	if verify.Reason(reason).Ignorable() || reason == reasonDesynchronized || reason == reasonTakendown {
 		return
 	}
 	if ok, suppressed := sub.logs.allow(time.Now()); ok {
@@ -257,8 +257,8 @@ func (s *Server) resolve(ctx context.Context, did syntax.DID, refresh bool) (ver
 // state is the verify view of a stored account.
 func state(a store.Account) verify.AccountState {
 	st := verify.AccountState{Rev: syntax.TID(a.Rev), Desync: a.Desync}
-	if a.Status != store.StatusActive {
-		st.Status = a.Status
+	if !a.Active() {
+		st.Status = a.HostingStatus()
 	}
 	if c, err := data.ParseCID(a.Data); err == nil {
 		st.Data = &c
@@ -283,13 +283,18 @@ func withState(a store.Account, st verify.AccountState) store.Account {
 }
 
 // prepare loads the account of a #commit or #sync and applies the checks
-// that come before verification: inactive accounts are dropped and a new
-// account must fit the host's limit. ok is false when the event was
-// rejected (and counted). The caller holds the account's lock.
+// that come before verification: inactive accounts are dropped (taken
+// down here, or not active at their host) and a new account must fit the
+// host's limit. ok is false when the event was rejected (and counted).
+// The caller holds the account's lock.
 func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (store.Account, bool, error) {
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return acct, false, err
+	}
+	if found && acct.TakenDown {
+		sub.reject(typ, reasonTakendown, did, seq, errors.New("account is taken down at this relay"))
+		return acct, false, nil
 	}
 	if found && !acct.Active() {
 		sub.reject(typ, string(verify.ReasonInactiveAccount), did, seq, fmt.Errorf("account is %s", acct.Status))
@@ -543,6 +548,12 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 		}
 	}
 	acct.Host, acct.Status = sub.host.Name, status
+	if acct.TakenDown {
+		// The host's word is kept for when the takedown is lifted, and
+		// not passed on: downstream, the account stays taken down.
+		sub.reject(typ, reasonTakendown, did, m.Seq, errors.New("account is taken down at this relay"))
+		return sub.s.st.PutAccount(ctx, acct)
+	}
 	return sub.emit(ctx, typ, did, verify.ReasonNone, &acct, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)

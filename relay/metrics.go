@@ -19,6 +19,8 @@ const (
 	// (not DAG-CBOR, no header, trailing bytes), counted with the type
 	// "frame" since its type is unknown.
 	reasonBadFrame = "bad-frame"
+	// reasonTakendown: the account is taken down at this relay.
+	reasonTakendown = "takendown"
 	// reasonDesynchronized: a #commit of an account whose chain broke,
 	// dropped until a re-sync brings it back (resync.go).
 	reasonDesynchronized = "desynchronized"
@@ -29,6 +31,8 @@ type relayMetrics struct {
 	events  *prometheus.CounterVec // type, outcome (accepted, rejected), reason
 	resyncs *prometheus.CounterVec // outcome
 	pending prometheus.Gauge       // accounts queued for a re-sync or in one
+	// takedowns counts local takedowns and their reversals (action).
+	takedowns *prometheus.CounterVec
 }
 
 func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
@@ -45,18 +49,25 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 			Namespace: "welkin", Subsystem: "relay", Name: "resync_pending",
 			Help: "Accounts queued for a re-synchronization or in one.",
 		}),
+		takedowns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "welkin", Subsystem: "relay", Name: "takedowns_total",
+			Help: "Local account takedowns and restorations, by action.",
+		}, []string{"action"}),
 	}
-	reg.MustRegister(m.events, m.resyncs, m.pending)
+	reg.MustRegister(m.events, m.resyncs, m.pending, m.takedowns)
 	// Pre-register the reasons so that dashboards see zeros.
 	for _, t := range []string{"#commit", "#sync"} {
 		for _, r := range verify.Reasons() {
 			m.events.WithLabelValues(t, "rejected", string(r))
 		}
+		m.events.WithLabelValues(t, "rejected", reasonTakendown)
 	}
 	m.events.WithLabelValues("#commit", "rejected", reasonDesynchronized)
 	for _, o := range resyncOutcomes() {
 		m.resyncs.WithLabelValues(o)
 	}
+	m.takedowns.WithLabelValues("takedown")
+	m.takedowns.WithLabelValues("restore")
 	return m
 }
 

@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /xrpc/_health", s.handleHealth)
 	mux.Handle("GET /metrics", metrics.Handler(s.registry))
 	s.registerAdmin(mux)
+	s.registerTakedowns(mux)
 	s.registerRedirects(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
