@@ -22,12 +22,12 @@
 // states they bring are then stored in one transaction with the batch's
 // last seq, and only then are the events published to live consumers, so
 // that getLatestCommit and getRepoStatus do not lag the live stream. On
-// start, the #commit and #sync events logged after that seq (a crash
-// between the log and the store) are replayed into the account states
-// (recover.go). The host's upstream cursor is saved after its events'
-// states are stored, so that a restart resumes each upstream where it
-// stopped, and an event replayed after a crash is refused as a duplicate
-// rev instead of being logged twice.
+// start, the #commit, #sync and #account events logged after that seq (a
+// crash between the log and the store) are replayed into the account
+// states (recover.go). The host's upstream cursor is saved after its
+// events' states are stored, so that a restart resumes each upstream
+// where it stopped, and a commit replayed after a crash is refused as a
+// duplicate rev instead of being logged twice.
 //
 // # Re-synchronization
 //

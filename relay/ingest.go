@@ -540,13 +540,7 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 			return nil
 		}
 	}
-	status := store.StatusActive
-	if !ev.Active {
-		status = store.StatusDeactivated
-		if ev.Status != nil && *ev.Status != "" && *ev.Status != store.StatusActive {
-			status = *ev.Status
-		}
-	}
+	status := accountStatus(&ev)
 	acct.Host, acct.Status = sub.host.Name, status
 	if acct.TakenDown {
 		// The host's word is kept for when the takedown is lifted, and
@@ -558,6 +552,17 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
 	})
+}
+
+// accountStatus is the hosting status an #account event gives.
+func accountStatus(ev *atproto.SyncSubscribeRepos_Account) string {
+	if ev.Active {
+		return store.StatusActive
+	}
+	if ev.Status != nil && *ev.Status != "" && *ev.Status != store.StatusActive {
+		return *ev.Status
+	}
+	return store.StatusDeactivated
 }
 
 // emit sequences an accepted event into the log, with acct, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/welkin-atproto/welkin/api/atproto"
 	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/stream"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
@@ -27,10 +28,12 @@ const recoverPage = 1000
 // states (rev, data, commit) makes the replayed upstream events duplicate
 // revs, refused as such.
 //
-// #identity and #account events are not replayed: they carry no rev, so
-// one caught in that window is accepted again and appears twice in the
-// stream, which is harmless (each states the current identity or status).
-// Local takedowns are stored before their #account event is logged.
+// #account events are replayed into the status, so that a restoration
+// from a local takedown, which no upstream repeats, is not lost (see
+// replayAccount). #identity and #account events carry no rev, so one
+// caught in that window also comes again from upstream, is accepted
+// again and appears twice in the stream, which is harmless: each states
+// the current identity or status.
 func (s *Server) recoverStates(ctx context.Context) error {
 	applied, err := s.st.AppliedSeq(ctx)
 	if err != nil {
@@ -72,12 +75,14 @@ func (s *Server) recoverStates(ctx context.Context) error {
 	return s.st.SetAppliedSeq(ctx, latest)
 }
 
-// logState is what a logged #commit or #sync says of its account.
+// logState is what a logged #commit, #sync or #account says of its
+// account: a commit (rev set) or a hosting status (status set).
 type logState struct {
 	did    syntax.DID
 	rev    syntax.TID
 	data   data.CID
 	commit data.CID
+	status string
 }
 
 // parseLogState reads the account state from a frame of the relay's log;
@@ -101,6 +106,16 @@ func parseLogState(frame []byte) (st logState, ok bool, err error) {
 			return st, false, err
 		}
 		return logState{did: sy.DID(), rev: sy.Rev(), data: sy.Commit.Data, commit: sy.CID}, true, nil
+	case "#account":
+		var ev atproto.SyncSubscribeRepos_Account
+		if err := data.UnmarshalCBORInto(body, &ev); err != nil {
+			return st, false, err
+		}
+		did, err := syntax.ParseDID(ev.Did)
+		if err != nil {
+			return st, false, err
+		}
+		return logState{did: did, status: accountStatus(&ev)}, true, nil
 	}
 	return st, false, nil
 }
@@ -122,16 +137,45 @@ func (s *Server) replayRecord(ctx context.Context, r eventlog.Record) (bool, err
 	acct, err := s.st.Account(ctx, ls.did)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		if ls.status != "" {
+			return false, nil // the upstream's replay brings it with its host
+		}
 		// First seen in the lost batch: its host is set by the next
-		// event from it (see rejected).
+		// event from it (afterReject in ingest.go).
 		acct = store.Account{DID: ls.did, Status: store.StatusActive}
 	case err != nil:
 		return false, err
+	}
+	if ls.status != "" {
+		return s.replayAccount(ctx, acct, ls.status)
 	}
 	if acct.Rev != "" && syntax.TID(acct.Rev) >= ls.rev {
 		return false, nil
 	}
 	acct.Rev, acct.Data, acct.Commit = string(ls.rev), ls.data.String(), ls.commit.String()
+	if err := s.st.PutAccount(ctx, acct); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// replayAccount applies a logged #account event to acct. While an
+// account is taken down here, its host's #account events are not logged
+// (takedown.go), and the takedown is stored before it is logged; so a
+// logged #account of a taken-down account is either the takedown's own
+// (status takendown: nothing to do) or its restoration, which lifts the
+// takedown and gives the host's status. Of any other account it is the
+// host's status.
+func (s *Server) replayAccount(ctx context.Context, acct store.Account, status string) (bool, error) {
+	switch {
+	case acct.TakenDown && status == store.StatusTakendown:
+		return false, nil
+	case acct.TakenDown:
+		acct.TakenDown = false
+	case acct.Status == status:
+		return false, nil
+	}
+	acct.Status = status
 	if err := s.st.PutAccount(ctx, acct); err != nil {
 		return false, err
 	}

@@ -69,6 +69,9 @@ func FuzzParseLogState(f *testing.F) {
 	f.Add(commit)
 	f.Add(sync)
 	f.Add(commit[:len(commit)/2])
+	if acc, err := stream.EncodeFrame("#account", map[string]any{"seq": int64(3), "did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "active": false, "status": "takendown", "time": "2026-03-01T12:00:00.000Z"}); err == nil {
+		f.Add(acc)
+	}
 	f.Add([]byte{0xa2, 0x61, 0x74, 0x65, 0x23, 0x69, 0x6e, 0x66, 0x6f, 0x62, 0x6f, 0x70, 0x01, 0xa0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -76,7 +79,7 @@ func FuzzParseLogState(f *testing.F) {
 		if err != nil && ok {
 			t.Fatal("ok with an error")
 		}
-		if ok && (st.did == "" || st.rev == "" || !st.data.Defined() || !st.commit.Defined()) {
+		if ok && (st.did == "" || st.status == "" && (st.rev == "" || !st.data.Defined() || !st.commit.Defined())) {
 			t.Fatalf("accepted without an account state: %+v", st)
 		}
 	})
@@ -96,6 +99,22 @@ func TestParseLogState(t *testing.T) {
 	}
 	if _, ok, err := parseLogState(info); ok || err != nil {
 		t.Fatalf("an #info frame: ok %v, err %v", ok, err)
+	}
+	for _, c := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"seq": int64(3), "did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "active": true, "time": "2026-03-01T12:00:00.000Z"}, "active"},
+		{map[string]any{"seq": int64(3), "did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "active": false, "status": "takendown", "time": "2026-03-01T12:00:00.000Z"}, "takendown"},
+		{map[string]any{"seq": int64(3), "did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "active": false, "time": "2026-03-01T12:00:00.000Z"}, "deactivated"},
+	} {
+		f, err := stream.EncodeFrame("#account", c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok, err := parseLogState(f); !ok || err != nil || st.status != c.want || st.rev != "" {
+			t.Errorf("#account %v: %+v, %v, %v; want status %s", c.body, st, ok, err, c.want)
+		}
 	}
 	if _, ok, err := parseLogState([]byte{0xff}); ok || err == nil {
 		t.Fatalf("garbage: ok %v, err %v", ok, err)
