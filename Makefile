@@ -32,11 +32,12 @@ vet:
 	$(GO) vet ./...
 
 # The long variants: every fuzz target for minutes, the test suite
-# repeated to shake out flakes and races, and the PDS killed 100 times in
-# the middle of concurrent writes.
+# repeated to shake out flakes and races, the PDS killed 100 times in the
+# middle of concurrent writes, and the relay 100 times while it ingests.
 test-long: test
 	$(GO) test -race -count=5 ./...
 	WELKIN_CRASH_KILLS=100 $(GO) test -count=1 -run 'TestCrashDurability' -timeout 60m ./pds/
+	WELKIN_RELAY_CRASH_KILLS=100 $(GO) test -count=1 -run 'TestRelayCrash' -timeout 60m ./relay/
 	./scripts/fuzz.sh 2m
 
 # Micro-benchmarks beside the code, then the side-by-side comparison with

@@ -52,14 +52,23 @@ type adminError struct {
 	Message string `json:"message"`
 }
 
+// adminAuthorized checks the admin's basic auth, answering 401 when it
+// fails.
+func (s *Server) adminAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if s.cfg.AdminPassword == "" || !ok || user != "admin" ||
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.AdminPassword)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="relay admin"`)
+		writeJSON(w, http.StatusUnauthorized, adminError{"AuthenticationRequired", "admin basic auth required"})
+		return false
+	}
+	return true
+}
+
 // admin checks basic auth before calling fn.
 func (s *Server) admin(fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if s.cfg.AdminPassword == "" || !ok || user != "admin" ||
-			subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.AdminPassword)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="relay admin"`)
-			writeJSON(w, http.StatusUnauthorized, adminError{"AuthenticationRequired", "admin basic auth required"})
+		if !s.adminAuthorized(w, r) {
 			return
 		}
 		fn(w, r)
@@ -75,15 +84,20 @@ func readAdminBody(r *http.Request) ([]byte, error) {
 	return body, err
 }
 
+// decodeAdminBody decodes a bounded JSON request body into v.
+func decodeAdminBody(r *http.Request, v any) error {
+	body, err := readAdminBody(r)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
+}
+
 // withHostBody decodes {"hostname": ..., "trusted": ...} before calling fn.
 func withHostBody(fn func(http.ResponseWriter, *http.Request, adminHostRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req adminHostRequest
-		body, err := readAdminBody(r)
-		if err == nil {
-			err = json.Unmarshal(body, &req)
-		}
-		if err != nil {
+		if err := decodeAdminBody(r, &req); err != nil {
 			writeJSON(w, http.StatusBadRequest, adminError{"InvalidRequest", "body must be JSON {\"hostname\": ...}: " + err.Error()})
 			return
 		}

@@ -31,6 +31,12 @@ const (
 	TrustedAccountLimit = 1 << 40
 	// DefaultWorkers is how many DIDs of one host are handled in parallel.
 	DefaultWorkers = 4
+	// DefaultResyncWorkers is how many repositories are re-synchronized
+	// at once.
+	DefaultResyncWorkers = 4
+	// DefaultMaxRepoSize bounds a repository fetched to re-synchronize
+	// an account.
+	DefaultMaxRepoSize = 256 << 20
 )
 
 // Config is the relay's configuration. The zero value of every field means
@@ -82,6 +88,10 @@ type Config struct {
 	HostEventBurst        int
 	TrustedHostEventRate  float64
 	TrustedHostEventBurst int
+	// ResyncWorkers is how many desynchronized repositories are fetched
+	// at once, and MaxRepoSize the largest accepted (bytes).
+	ResyncWorkers int
+	MaxRepoSize   int64
 	// Version is reported by /xrpc/_health.
 	Version string
 
@@ -143,6 +153,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TrustedHostEventBurst <= 0 {
 		c.TrustedHostEventBurst = DefaultTrustedHostEventBurst
+	}
+	if c.ResyncWorkers <= 0 {
+		c.ResyncWorkers = DefaultResyncWorkers
+	}
+	if c.MaxRepoSize <= 0 {
+		c.MaxRepoSize = DefaultMaxRepoSize
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -287,4 +303,5 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", c.Workers, "DIDs of one host handled in parallel")
 	fs.Float64Var(&c.HostEventRate, "host-event-rate", c.HostEventRate, "events a second a new host may send, growing with its age (0: default)")
 	fs.Float64Var(&c.TrustedHostEventRate, "trusted-host-event-rate", c.TrustedHostEventRate, "events a second each trusted host may send (0: default)")
+	fs.IntVar(&c.ResyncWorkers, "resync-workers", c.ResyncWorkers, "repositories re-synchronized at once (0: default)")
 }

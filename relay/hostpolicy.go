@@ -220,12 +220,14 @@ func (p hostPolicy) limits(f hostFacts) hostLimits {
 
 // faultReason reports whether a rejection counts against the host's
 // behaviour. Rate limiting and account limits are the policy's own doing,
-// a duplicate rev is a replay, an inactive account is the relay's view,
-// and an identity that could not be resolved may be the directory's
-// fault; every other rejection is a fault of what the host sent.
+// a duplicate rev is a replay, an inactive, taken down or desynchronized
+// account is the relay's view, and an identity that could not be resolved
+// may be the directory's fault; every other rejection is a fault of what
+// the host sent.
 func faultReason(reason string) bool {
 	switch reason {
-	case reasonRateLimited, reasonAccountLimit, "duplicate-rev", "inactive-account", "no-identity":
+	case reasonRateLimited, reasonAccountLimit, reasonTakendown, reasonDesynchronized,
+		"duplicate-rev", "inactive-account", "no-identity":
 		return false
 	}
 	return true

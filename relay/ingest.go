@@ -230,7 +230,7 @@ func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err
 		detail = err.Error()
 	}
 	sub.state.rejected(sub.s.cfg.Now(), typ, reason, string(did), seq, detail)
-	if verify.Reason(reason).Ignorable() {
+	if verify.Reason(reason).Ignorable() || reason == reasonDesynchronized || reason == reasonTakendown {
 		return
 	}
 	if ok, suppressed := sub.logs.allow(time.Now()); ok {
@@ -296,8 +296,8 @@ func (s *Server) resolve(ctx context.Context, did syntax.DID, refresh bool) (ver
 // state is the verify view of a stored account.
 func state(a store.Account) verify.AccountState {
 	st := verify.AccountState{Rev: syntax.TID(a.Rev), Desync: a.Desync}
-	if a.Status != store.StatusActive {
-		st.Status = a.Status
+	if !a.Active() {
+		st.Status = a.HostingStatus()
 	}
 	if c, err := data.ParseCID(a.Data); err == nil {
 		st.Data = &c
@@ -322,15 +322,20 @@ func withState(a store.Account, st verify.AccountState) store.Account {
 }
 
 // prepare loads the account of a #commit or #sync and applies the checks
-// that come before verification: inactive accounts are dropped and a new
-// account must fit the host's limit. ok is false when the event was
-// rejected (and counted).
-// The caller calls release once the event is handled.
+// that come before verification: inactive accounts are dropped (taken
+// down here, or not active at their host) and a new account must fit the
+// host's limit. ok is false when the event was rejected (and counted).
+// The caller holds the account's lock, and calls release once the event
+// is handled.
 func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, seq int64) (acct store.Account, ok bool, release func(), err error) {
 	release = func() {}
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return acct, false, release, err
+	}
+	if found && acct.TakenDown {
+		sub.reject(typ, reasonTakendown, did, seq, errors.New("account is taken down at this relay"))
+		return acct, false, release, nil
 	}
 	if found && !acct.Active() {
 		sub.reject(typ, string(verify.ReasonInactiveAccount), did, seq, fmt.Errorf("account is %s", acct.Status))
@@ -362,6 +367,15 @@ func (sub *subscriber) check(ctx context.Context, did syntax.DID, run func(verif
 	return v
 }
 
+// handleCommit handles a #commit. The chain of an account's commits is
+// checked (verify.VerifyCommit); when it breaks, the commit is dropped,
+// the account marked desynchronized and queued for a re-sync, which
+// fetches its repository and emits a #sync. Until then its commits are
+// checked and dropped, as the sync specification asks of a repository out
+// of sync ("Any #commit or #sync messages received for a repo which is in
+// desynchronized state are ignored"): the #sync, with a rev above theirs,
+// gives consumers the state they would have reached. A #sync from the
+// host is accepted and ends the desynchronization (handleSync).
 func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error {
 	const typ = "#commit"
 	c, reason, err := verify.ParseCommit(m.Body, &sub.s.verifyOpts)
@@ -370,6 +384,8 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		return nil
 	}
 	did := c.DID()
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
 	defer release()
 	if err != nil || !ok {
@@ -380,21 +396,61 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 	})
 	if !v.OK {
 		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
-		return nil
+		return sub.afterReject(ctx, acct, v.Reason, c.Rev())
 	}
-	if v.Reason != verify.ReasonNone {
-		sub.log.Info("commit accepted with a broken chain", "did", did, "reason", v.Reason, "err", v.Err)
+	if acct.Desync || v.Resync {
+		why := reasonDesynchronized
+		if !acct.Desync {
+			why = string(v.Reason)
+		}
+		sub.reject(typ, why, did, m.Seq, v.Err)
+		return sub.desync(ctx, acct, c.Rev())
 	}
 	ev := *c.Event
-	if err := sub.emit(ctx, typ, did, v.Reason, func(seq int64) ([]byte, error) {
+	next := withState(acct, v.NewState)
+	next.Host, next.Status = sub.host.Name, store.StatusActive
+	return sub.emit(ctx, typ, did, v.Reason, &next, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
+	})
+}
+
+// afterReject follows up a rejected #commit of acct. A commit that passed
+// the signature check but cannot be applied (its ops do not invert to its
+// prevData, or it has none) is authentic: the host has moved past what
+// the relay holds, so the account is out of sync. A duplicate rev passed
+// the host check before the rev check, so the host may adopt an account
+// that recovery restored without one (recover.go).
+func (sub *subscriber) afterReject(ctx context.Context, acct store.Account, reason verify.Reason, rev syntax.TID) error {
+	switch reason {
+	case verify.ReasonInversionMismatch, verify.ReasonMissingPrevData:
+		if acct.Rev != "" {
+			return sub.desync(ctx, acct, rev)
+		}
+	case verify.ReasonDuplicateRev:
+		if acct.Host == "" && acct.Rev != "" {
+			acct.Host = sub.host.Name
+			return sub.s.st.PutAccount(ctx, acct)
+		}
 	}
-	acct = withState(acct, v.NewState)
-	acct.Host, acct.Status = sub.host.Name, store.StatusActive
-	return sub.s.st.PutAccount(ctx, acct)
+	return nil
+}
+
+// desync marks acct desynchronized (unless it is already) and queues it
+// for a re-sync; rev is the commit just dropped. The caller holds the
+// account's lock.
+func (sub *subscriber) desync(ctx context.Context, acct store.Account, rev syntax.TID) error {
+	if !acct.Desync || acct.Host == "" {
+		acct.Desync = true
+		if acct.Host == "" {
+			acct.Host = sub.host.Name
+		}
+		if err := sub.s.st.PutAccount(ctx, acct); err != nil {
+			return err
+		}
+	}
+	sub.s.scheduleResync(acct, rev, false)
+	return nil
 }
 
 func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
@@ -405,6 +461,8 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	did := sy.DID()
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
 	defer release()
 	if err != nil || !ok {
@@ -418,15 +476,12 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	ev := *sy.Event
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
+	next := withState(acct, v.NewState)
+	next.Host, next.Status = sub.host.Name, store.StatusActive
+	return sub.emit(ctx, typ, did, verify.ReasonNone, &next, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
-	acct = withState(acct, v.NewState)
-	acct.Host, acct.Status = sub.host.Name, store.StatusActive
-	return sub.s.st.PutAccount(ctx, acct)
+	})
 }
 
 // checkHostOf checks that this host is the PDS of did, with the cached
@@ -473,6 +528,8 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 		sub.reject(typ, reason, did, m.Seq, err)
 		return nil
 	}
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return err
@@ -487,17 +544,15 @@ func (sub *subscriber) handleIdentity(ctx context.Context, m stream.Message) err
 			return nil
 		}
 	}
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
-		ev.Seq = seq
-		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
+	var next *store.Account
 	if !found || acct.Host != sub.host.Name {
 		acct.Host = sub.host.Name
-		return sub.s.st.PutAccount(ctx, acct)
+		next = &acct
 	}
-	return nil
+	return sub.emit(ctx, typ, did, verify.ReasonNone, next, func(seq int64) ([]byte, error) {
+		ev.Seq = seq
+		return stream.EncodeFrame(typ, &ev)
+	})
 }
 
 func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) error {
@@ -516,6 +571,8 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 		sub.reject(typ, reason, did, m.Seq, err)
 		return nil
 	}
+	unlock := sub.s.locks.lock(did)
+	defer unlock()
 	acct, found, err := sub.s.account(ctx, did)
 	if err != nil {
 		return err
@@ -530,26 +587,35 @@ func (sub *subscriber) handleAccount(ctx context.Context, m stream.Message) erro
 			return nil
 		}
 	}
-	status := store.StatusActive
-	if !ev.Active {
-		status = store.StatusDeactivated
-		if ev.Status != nil && *ev.Status != "" && *ev.Status != store.StatusActive {
-			status = *ev.Status
-		}
+	status := accountStatus(&ev)
+	acct.Host, acct.Status = sub.host.Name, status
+	if acct.TakenDown {
+		// The host's word is kept for when the takedown is lifted, and
+		// not passed on: downstream, the account stays taken down.
+		sub.reject(typ, reasonTakendown, did, m.Seq, errors.New("account is taken down at this relay"))
+		return sub.s.st.PutAccount(ctx, acct)
 	}
-	if err := sub.emit(ctx, typ, did, verify.ReasonNone, func(seq int64) ([]byte, error) {
+	return sub.emit(ctx, typ, did, verify.ReasonNone, &acct, func(seq int64) ([]byte, error) {
 		ev.Seq = seq
 		return stream.EncodeFrame(typ, &ev)
-	}); err != nil {
-		return err
-	}
-	acct.Host, acct.Status = sub.host.Name, status
-	return sub.s.st.PutAccount(ctx, acct)
+	})
 }
 
-// emit sequences an accepted event into the log and counts it.
-func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, reason verify.Reason, encode encodeFunc) error {
-	if _, err := sub.s.seq.submit(ctx, did, encode); err != nil {
+// accountStatus is the hosting status an #account event gives.
+func accountStatus(ev *atproto.SyncSubscribeRepos_Account) string {
+	if ev.Active {
+		return store.StatusActive
+	}
+	if ev.Status != nil && *ev.Status != "" && *ev.Status != store.StatusActive {
+		return *ev.Status
+	}
+	return store.StatusDeactivated
+}
+
+// emit sequences an accepted event into the log, with acct, the
+// account's new state (nil if unchanged), and counts it.
+func (sub *subscriber) emit(ctx context.Context, typ string, did syntax.DID, reason verify.Reason, acct *store.Account, encode encodeFunc) error {
+	if _, err := sub.s.seq.submit(ctx, did, acct, encode); err != nil {
 		return fmt.Errorf("relay: sequencing %s of %s from %s: %w", typ, did, sub.host.Name, err)
 	}
 	sub.accept(ctx, typ, reason)

@@ -8,33 +8,79 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/welkin-atproto/welkin/api/atproto"
 	"github.com/welkin-atproto/welkin/atproto/stream"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
 	"github.com/welkin-atproto/welkin/relay"
 	"github.com/welkin-atproto/welkin/relay/store"
 )
 
 // upstream is a fake PDS stream: frames are appended and published as
-// the test sends them, and describeServer answers.
+// the test sends them. It answers getRepo with what serveRepo set (404
+// for other accounts).
 type upstream struct {
 	host string
 	log  *stream.MemLog
 	srv  *stream.Server
 	seq  int64
+
+	mu      sync.Mutex
+	repos   map[string]repoAnswer
+	getRepo map[string]int // getRepo calls by DID
+}
+
+// repoAnswer is what getRepo answers for one account.
+type repoAnswer struct {
+	status int
+	car    []byte
 }
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{log: stream.NewMemLog(100)}
+	u := &upstream{log: stream.NewMemLog(100), repos: map[string]repoAnswer{}, getRepo: map[string]int{}}
 	u.srv = stream.NewServer(u.log, nil)
 	mux := http.NewServeMux()
 	mux.Handle("GET /xrpc/com.atproto.sync.subscribeRepos", u.srv)
+	mux.HandleFunc("GET /xrpc/com.atproto.sync.getRepo", u.serveGetRepo)
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	u.host = strings.TrimPrefix(ts.URL, "http://")
 	return u
+}
+
+// serveRepo sets what getRepo answers for did: status, and the CAR file
+// when it is 200.
+func (u *upstream) serveRepo(did syntax.DID, status int, car []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.repos[string(did)] = repoAnswer{status, car}
+}
+
+// getRepoCalls reports how many times getRepo was asked for did.
+func (u *upstream) getRepoCalls(did syntax.DID) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.getRepo[string(did)]
+}
+
+func (u *upstream) serveGetRepo(w http.ResponseWriter, r *http.Request) {
+	did := r.URL.Query().Get("did")
+	u.mu.Lock()
+	a, ok := u.repos[did]
+	u.getRepo[did]++
+	u.mu.Unlock()
+	switch {
+	case !ok:
+		http.Error(w, `{"error":"RepoNotFound"}`, http.StatusBadRequest)
+	case a.status != http.StatusOK:
+		http.Error(w, `{"error":"InternalServerError"}`, a.status)
+	default:
+		w.Header().Set("Content-Type", "application/vnd.ipld.car")
+		w.Write(a.car)
+	}
 }
 
 // send appends and publishes the frame of an event with the next seq;

@@ -19,11 +19,20 @@ const (
 	// (not DAG-CBOR, no header, trailing bytes), counted with the type
 	// "frame" since its type is unknown.
 	reasonBadFrame = "bad-frame"
+	// reasonTakendown: the account is taken down at this relay.
+	reasonTakendown = "takendown"
+	// reasonDesynchronized: a #commit of an account whose chain broke,
+	// dropped until a re-sync brings it back (resync.go).
+	reasonDesynchronized = "desynchronized"
 )
 
 // relayMetrics are the relay's Prometheus instruments.
 type relayMetrics struct {
-	events *prometheus.CounterVec // type, outcome (accepted, rejected), reason
+	events  *prometheus.CounterVec // type, outcome (accepted, rejected), reason
+	resyncs *prometheus.CounterVec // outcome
+	pending prometheus.Gauge       // accounts queued for a re-sync or in one
+	// takedowns counts local takedowns and their reversals (action).
+	takedowns *prometheus.CounterVec
 }
 
 func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
@@ -32,14 +41,33 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 			Namespace: "welkin", Subsystem: "relay", Name: "events_total",
 			Help: "Upstream events handled, by type, outcome and rejection reason.",
 		}, []string{"type", "outcome", "reason"}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "welkin", Subsystem: "relay", Name: "resyncs_total",
+			Help: "Repository re-synchronization attempts, by outcome.",
+		}, []string{"outcome"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "welkin", Subsystem: "relay", Name: "resync_pending",
+			Help: "Accounts queued for a re-synchronization or in one.",
+		}),
+		takedowns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "welkin", Subsystem: "relay", Name: "takedowns_total",
+			Help: "Local account takedowns and restorations, by action.",
+		}, []string{"action"}),
 	}
-	reg.MustRegister(m.events)
+	reg.MustRegister(m.events, m.resyncs, m.pending, m.takedowns)
 	// Pre-register the reasons so that dashboards see zeros.
 	for _, t := range []string{"#commit", "#sync"} {
 		for _, r := range verify.Reasons() {
 			m.events.WithLabelValues(t, "rejected", string(r))
 		}
+		m.events.WithLabelValues(t, "rejected", reasonTakendown)
 	}
+	m.events.WithLabelValues("#commit", "rejected", reasonDesynchronized)
+	for _, o := range resyncOutcomes() {
+		m.resyncs.WithLabelValues(o)
+	}
+	m.takedowns.WithLabelValues("takedown")
+	m.takedowns.WithLabelValues("restore")
 	return m
 }
 

@@ -31,7 +31,7 @@ func TestSequencer(t *testing.T) {
 		mu.Lock()
 		published = append(published, ev.Seq)
 		mu.Unlock()
-	})
+	}, nil, nil)
 	const workers, each = 8, 40
 	var (
 		wg    sync.WaitGroup
@@ -44,7 +44,7 @@ func TestSequencer(t *testing.T) {
 			for i := range each {
 				bad := i%10 == 9
 				did := syntax.DID(fmt.Sprintf("did:plc:w%d", w))
-				s, err := seq.submit(context.Background(), did, func(s int64) ([]byte, error) {
+				s, err := seq.submit(context.Background(), did, nil, func(s int64) ([]byte, error) {
 					if bad {
 						return nil, errors.New("cannot encode")
 					}
@@ -81,7 +81,7 @@ func TestSequencer(t *testing.T) {
 	if last, _ := l.LatestSeq(context.Background()); last != int64(want) {
 		t.Fatalf("log ends at %d, want %d", last, want)
 	}
-	if _, err := seq.submit(context.Background(), "", nil); !errors.Is(err, errSequencerClosed) {
+	if _, err := seq.submit(context.Background(), "", nil, nil); !errors.Is(err, errSequencerClosed) {
 		t.Fatalf("submit after close: %v", err)
 	}
 }

@@ -55,6 +55,13 @@ type Server struct {
 	statesMu sync.Mutex
 	states   map[string]*hostState
 
+	// Account state changes, one account at a time (didlock.go), and
+	// re-synchronization (resync.go).
+	locks      didLocks
+	resync     *resyncer
+	resyncDone chan struct{}
+	resyncHTTP *http.Client // getRepo downloads, with their own timeout
+
 	bgctx  context.Context
 	stop   context.CancelFunc
 	subsMu sync.Mutex
@@ -102,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		if p := live.Load(); p != nil {
 			p.Publish(ev)
 		}
-	})
+	}, s.st.ApplyEvents, s.log)
 	s.stream = stream.NewServer(s.events, &stream.ServerOptions{Logger: s.log})
 	live.Store(s.stream)
 	if s.jet, err = jetstream.NewServer(s.events, &jetstream.Options{Logger: s.log, Now: cfg.Now}); err != nil {
@@ -121,9 +128,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.resolver = identity.NewCachingResolver(base, identity.CacheOptions{Now: cfg.Now})
 	s.verifyOpts = verify.Options{Now: cfg.Now, Lenient: cfg.LenientInversion}
+	s.resyncHTTP = identity.NewSafeHTTPClient(identity.SafeHTTPOptions{AllowPrivateNetworks: cfg.AllowInsecureHosts, Timeout: resyncTimeout})
 
 	s.registry = prometheus.NewRegistry()
 	s.metrics = newRelayMetrics(s.registry)
+	if err := s.recoverStates(ctx); err != nil {
+		return nil, err
+	}
+	s.startResync()
 	cat, err := api.Catalog()
 	if err != nil {
 		return nil, err
@@ -140,6 +152,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /xrpc/_health", s.handleHealth)
 	mux.Handle("GET /metrics", metrics.Handler(s.registry))
 	s.registerAdmin(mux)
+	s.registerTakedowns(mux)
 	s.registerRedirects(mux)
 	s.registerStatus(mux)
 	s.handler = mux
@@ -148,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.startKnownHosts(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.seedResyncs(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -220,6 +236,9 @@ func (s *Server) Close() error {
 		}
 		if s.stop != nil {
 			s.stop()
+		}
+		if s.resyncDone != nil {
+			<-s.resyncDone
 		}
 		if s.stream != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

@@ -55,7 +55,7 @@ func (s *Server) syncGetRepoStatus(ctx context.Context, p *atproto.SyncGetRepoSt
 	out := &atproto.SyncGetRepoStatus_Output{Did: string(a.DID), Active: a.Active()}
 	switch {
 	case !a.Active():
-		out.Status = optString(a.Status)
+		out.Status = optString(a.HostingStatus())
 	case a.Desync:
 		out.Status = optString("desynchronized")
 	}
@@ -82,7 +82,7 @@ func (s *Server) syncGetLatestCommit(ctx context.Context, p *atproto.SyncGetLate
 // repoAvailable is the error for the repository of an account that is not
 // active, as the reference services name them, or nil.
 func repoAvailable(a store.Account) error {
-	switch a.Status {
+	switch a.HostingStatus() {
 	case store.StatusActive, "":
 		return nil
 	case store.StatusTakendown:
@@ -126,7 +126,7 @@ func (s *Server) syncListRepos(ctx context.Context, p *atproto.SyncListRepos_Par
 		active := a.Active()
 		r := &atproto.SyncListRepos_Repo{Did: string(a.DID), Head: a.Commit, Rev: a.Rev, Active: &active}
 		if !active {
-			r.Status = optString(a.Status)
+			r.Status = optString(a.HostingStatus())
 		}
 		out.Repos = append(out.Repos, r)
 	}

@@ -90,6 +90,20 @@ UPDATE relay_hosts SET first_seen_at = created_at WHERE accepted > 0;
 UPDATE relay_hosts SET account_limit = 0;
 `,
 	},
+	{
+		// Version 3: local takedowns, the seq up to which account state
+		// matches the event log, and the desynchronized accounts found
+		// quickly on start.
+		Version: 3,
+		SQL: `
+ALTER TABLE relay_accounts ADD COLUMN takedown BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX relay_accounts_desync ON relay_accounts (did) WHERE desync;
+CREATE TABLE relay_meta (
+	name  TEXT PRIMARY KEY,
+	value BIGINT NOT NULL
+);
+`,
+	},
 }
 
 // Store is the relay's state on an sqldb database (SQLite or PostgreSQL).
@@ -333,7 +347,7 @@ func (s *Store) AccountCount(ctx context.Context, hostname string) (int64, error
 	return n, nil
 }
 
-const accountCols = `did, host, status, rev, data_cid, commit_cid, desync, updated_at`
+const accountCols = `did, host, status, rev, data_cid, commit_cid, desync, takedown, updated_at`
 
 func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 	var (
@@ -341,7 +355,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 		did string
 		ms  int64
 	)
-	if err := sc.Scan(&did, &a.Host, &a.Status, &a.Rev, &a.Data, &a.Commit, &a.Desync, &ms); err != nil {
+	if err := sc.Scan(&did, &a.Host, &a.Status, &a.Rev, &a.Data, &a.Commit, &a.Desync, &a.TakenDown, &ms); err != nil {
 		return Account{}, err
 	}
 	a.DID = syntax.DID(did)
@@ -364,54 +378,40 @@ func (s *Store) Account(ctx context.Context, did syntax.DID) (Account, error) {
 // PutAccount stores a, replacing what was stored for its DID. An empty
 // Status is stored as StatusActive.
 func (s *Store) PutAccount(ctx context.Context, a Account) error {
+	if err := putAccount(ctx, s.db, s.db.SQL(), a, s.now().UnixMilli()); err != nil {
+		return fmt.Errorf("relay store: put account %s: %w", a.DID, err)
+	}
+	return nil
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+const putAccountSQL = `
+INSERT INTO relay_accounts (` + accountCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (did) DO UPDATE SET host = excluded.host, status = excluded.status, rev = excluded.rev,
+	data_cid = excluded.data_cid, commit_cid = excluded.commit_cid, desync = excluded.desync,
+	takedown = excluded.takedown, updated_at = excluded.updated_at`
+
+func putAccount(ctx context.Context, db *sqldb.DB, ex execer, a Account, now int64) error {
 	if a.DID == "" {
-		return errors.New("relay store: put account: empty DID")
+		return errors.New("empty DID")
 	}
 	if a.Status == "" {
 		a.Status = StatusActive
 	}
-	_, err := s.db.SQL().ExecContext(ctx, s.db.Rebind(`
-INSERT INTO relay_accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (did) DO UPDATE SET host = excluded.host, status = excluded.status, rev = excluded.rev,
-	data_cid = excluded.data_cid, commit_cid = excluded.commit_cid, desync = excluded.desync, updated_at = excluded.updated_at`),
-		string(a.DID), a.Host, a.Status, a.Rev, a.Data, a.Commit, a.Desync, s.now().UnixMilli())
-	if err != nil {
-		return fmt.Errorf("relay store: put account %s: %w", a.DID, err)
-	}
-	return nil
+	_, err := ex.ExecContext(ctx, db.Rebind(putAccountSQL),
+		string(a.DID), a.Host, a.Status, a.Rev, a.Data, a.Commit, a.Desync, a.TakenDown, now)
+	return err
 }
 
 // ListAccounts returns up to limit accounts in DID order after the DID
 // cursor names ("" for the start), and the cursor of the next page (""
 // after the last).
 func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]Account, string, error) {
-	if cursor != "" {
-		if _, err := syntax.ParseDID(cursor); err != nil {
-			return nil, "", fmt.Errorf("%w: %q", ErrInvalidCursor, cursor)
-		}
-	}
-	limit = clampLimit(limit)
-	rows, err := s.db.Reader().QueryContext(ctx, s.db.Rebind(`SELECT `+accountCols+` FROM relay_accounts WHERE did > ? ORDER BY did LIMIT ?`), cursor, limit)
-	if err != nil {
-		return nil, "", fmt.Errorf("relay store: list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("relay store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("relay store: list accounts: %w", err)
-	}
-	next := ""
-	if len(out) == limit {
-		next = string(out[len(out)-1].DID)
-	}
-	return out, next, nil
+	return s.listAccounts(ctx, "", cursor, limit)
 }
 
 func parseIDCursor(c string) (int64, error) {

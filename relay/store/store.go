@@ -91,9 +91,28 @@ type Account struct {
 	Commit string
 	// Desync is set when the chain of commits broke and the repository
 	// was not re-synchronized since.
-	Desync    bool
+	Desync bool
+	// TakenDown marks a takedown by the relay's operator, kept apart
+	// from Status, which is what the account's host says: an upstream
+	// #account event does not lift it.
+	TakenDown bool
 	UpdatedAt time.Time
 }
 
-// Active reports whether the account's events may be passed on.
-func (a *Account) Active() bool { return a.Status == "" || a.Status == StatusActive }
+// Active reports whether the account's events may be passed on: it is
+// not taken down here and its host says it is active.
+func (a *Account) Active() bool {
+	return !a.TakenDown && (a.Status == "" || a.Status == StatusActive)
+}
+
+// HostingStatus is the status the relay reports for the account:
+// StatusTakendown for a local takedown, else the host's status.
+func (a *Account) HostingStatus() string {
+	switch {
+	case a.TakenDown:
+		return StatusTakendown
+	case a.Status == "":
+		return StatusActive
+	}
+	return a.Status
+}

@@ -205,3 +205,81 @@ func TestAccounts(t *testing.T) {
 		}
 	})
 }
+
+func TestTakedownAndAppliedSeq(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, err := s.AppliedSeq(ctx); err != nil || seq != 0 {
+			t.Fatalf("AppliedSeq of a new store = %d, %v", seq, err)
+		}
+		did := syntax.DID("did:plc:cccccccccccccccccccccccc")
+		a := store.Account{DID: did, Host: "pds.example.com", Status: store.StatusDeactivated, TakenDown: true, Rev: "3l3qo2vutsw2b"}
+		other := store.Account{DID: "did:plc:dddddddddddddddddddddddd", Host: "pds.example.com", Desync: true}
+		if err := s.ApplyEvents(ctx, []store.Account{a, other}, 42); err != nil {
+			t.Fatal(err)
+		}
+		if seq, err := s.AppliedSeq(ctx); err != nil || seq != 42 {
+			t.Fatalf("AppliedSeq = %d, %v; want 42", seq, err)
+		}
+		got, err := s.Account(ctx, did)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.TakenDown || got.Active() || got.HostingStatus() != store.StatusTakendown || got.Status != store.StatusDeactivated {
+			t.Fatalf("taken-down account = %+v (status %s)", got, got.HostingStatus())
+		}
+		// Lifting the takedown leaves the host's status.
+		got.TakenDown = false
+		if err := s.PutAccount(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ = s.Account(ctx, did); got.TakenDown || got.Active() || got.HostingStatus() != store.StatusDeactivated {
+			t.Fatalf("restored account = %+v", got)
+		}
+		// A failing batch stores nothing, the seq included.
+		if err := s.ApplyEvents(ctx, []store.Account{{DID: "did:plc:eeeeeeeeeeeeeeeeeeeeeeee"}, {}}, 50); err == nil {
+			t.Fatal("a batch with an empty DID was stored")
+		}
+		if seq, _ := s.AppliedSeq(ctx); seq != 42 {
+			t.Fatalf("AppliedSeq after a failed batch = %d", seq)
+		}
+		if _, err := s.Account(ctx, "did:plc:eeeeeeeeeeeeeeeeeeeeeeee"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("account of a failed batch: %v", err)
+		}
+		if err := s.SetAppliedSeq(ctx, 7); err != nil {
+			t.Fatal(err)
+		}
+		if seq, _ := s.AppliedSeq(ctx); seq != 7 {
+			t.Fatalf("AppliedSeq after SetAppliedSeq(7) = %d", seq)
+		}
+
+		for i := range 5 {
+			d := syntax.DID(fmt.Sprintf("did:plc:f%023d", i))
+			if err := s.PutAccount(ctx, store.Account{DID: d, Host: "h.example.com", Desync: i%2 == 0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var desync []syntax.DID
+		cursor := ""
+		for {
+			page, next, err := s.ListDesynchronized(ctx, cursor, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range page {
+				desync = append(desync, a.DID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if fmt.Sprint(desync) != "[did:plc:dddddddddddddddddddddddd did:plc:f00000000000000000000000 did:plc:f00000000000000000000002 did:plc:f00000000000000000000004]" {
+			t.Fatalf("ListDesynchronized = %v", desync)
+		}
+	})
+}
