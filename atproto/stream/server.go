@@ -26,7 +26,9 @@ type ServerOptions struct {
 	// that does not answer within WriteTimeout is dropped. Default 30s;
 	// negative disables pings.
 	PingInterval time.Duration
-	// WriteTimeout bounds one frame write. Default 10s.
+	// WriteTimeout bounds one write to a consumer (a batch of frames, or
+	// a ping): each must complete within WriteTimeout/2 to WriteTimeout
+	// of its start. Default 10s.
 	WriteTimeout time.Duration
 	// Logger receives connection-level diagnostics. Default slog.Default().
 	Logger *slog.Logger
@@ -236,7 +238,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.unsubscribe(sub)
 	}
 
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := &batchResponse{ResponseWriter: w, timeout: s.opts.WriteTimeout}
+	conn, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // a public, unauthenticated stream
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -245,6 +248,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
+	if bw.conn == nil {
+		conn.Close(websocket.StatusInternalError, "connection not hijacked")
+		return
+	}
 	// Streams are one-way: reading only answers control frames and notices
 	// a consumer going away.
 	ctx, cancel := context.WithCancel(conn.CloseRead(context.Background()))
@@ -259,7 +266,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PingInterval > 0 {
 		go s.keepalive(ctx, conn)
 	}
-	c := &connState{s: s, conn: conn, ctx: ctx}
+	c := &connState{s: s, conn: conn, bc: bw.conn, ctx: ctx}
 	if err := c.run(cursor, sub); err != nil && ctx.Err() == nil {
 		s.lg.Debug("stream: connection ended", "err", err)
 	}
@@ -287,19 +294,30 @@ func (s *Server) keepalive(ctx context.Context, conn *websocket.Conn) {
 type connState struct {
 	s    *Server
 	conn *websocket.Conn
+	bc   *batchConn
 	ctx  context.Context
 	last int64 // seq of the last event sent
 }
 
-func (c *connState) send(frame []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.opts.WriteTimeout)
-	defer cancel()
-	return c.conn.Write(ctx, websocket.MessageBinary, frame)
+// hold starts a batch of messages (see batchConn).
+func (c *connState) hold() error { return c.bc.hold() }
+
+// send writes one frame as a message of the batch held; it goes out at
+// release.
+func (c *connState) send(frame []byte) error { return c.bc.writeMessage(frame) }
+
+// sendNow writes one frame in a batch of its own.
+func (c *connState) sendNow(frame []byte) error {
+	if err := c.hold(); err != nil {
+		return err
+	}
+	err := c.send(frame)
+	return errors.Join(err, c.bc.release())
 }
 
 // closeWith sends an error frame and closes the connection.
 func (c *connState) closeWith(frame []byte, code websocket.StatusCode, reason string) error {
-	if err := c.send(frame); err != nil {
+	if err := c.sendNow(frame); err != nil {
 		return err
 	}
 	return c.conn.Close(code, reason)
@@ -312,14 +330,10 @@ func (c *connState) backfill() error {
 		if err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			if ev.Seq <= c.last {
-				continue
-			}
-			if err := c.send(ev.Frame); err != nil {
+		for i := 0; i < len(evs); i += maxBatchEvents {
+			if err := c.sendEvents(evs[i:min(i+maxBatchEvents, len(evs))]); err != nil {
 				return err
 			}
-			c.last = ev.Seq
 		}
 		if len(evs) < c.s.opts.BackfillPage {
 			return nil
@@ -352,7 +366,7 @@ func (c *connState) run(cursor int64, sub *consumer) error {
 				return c.conn.Close(websocket.StatusInternalError, "log unavailable")
 			}
 			if oldest > 0 && cursor < oldest-1 {
-				if err := c.send(s.outdated); err != nil {
+				if err := c.sendNow(s.outdated); err != nil {
 					return err
 				}
 			}
@@ -383,17 +397,68 @@ func (c *connState) run(cursor int64, sub *consumer) error {
 		case <-sub.dropped:
 			return c.closeWith(s.tooSlow, websocket.StatusPolicyViolation, ErrNameConsumerTooSlow)
 		case ev := <-sub.ch:
-			if cursor >= 0 && ev.Seq <= c.last {
-				continue
-			}
-			if err := c.send(ev.Frame); err != nil {
+			if err := c.sendLive(ev, sub, cursor >= 0); err != nil {
 				return err
 			}
-			c.last = ev.Seq
 		case <-s.done:
 			return c.conn.Close(websocket.StatusGoingAway, "server shutting down")
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}
 	}
+}
+
+// sendEvents sends the events after c.last in one batch.
+func (c *connState) sendEvents(evs []Event) error {
+	if err := c.hold(); err != nil {
+		return err
+	}
+	var err error
+	for _, ev := range evs {
+		if ev.Seq <= c.last {
+			continue
+		}
+		if err = c.send(ev.Frame); err != nil {
+			break
+		}
+		c.last = ev.Seq
+	}
+	return errors.Join(err, c.bc.release())
+}
+
+// sendLive sends a live event, and in the same batch the events queued
+// behind it. With skipSent (a replay came first), events at or below the
+// last one sent are skipped.
+func (c *connState) sendLive(ev Event, sub *consumer, skipSent bool) error {
+	if err := c.hold(); err != nil {
+		return err
+	}
+	var err error
+	for n := 0; ; n++ {
+		if !skipSent || ev.Seq > c.last {
+			if err = c.send(ev.Frame); err != nil {
+				break
+			}
+			c.last = ev.Seq
+		}
+		if n+1 >= maxBatchEvents {
+			break
+		}
+		// The batch ends when the queue is empty, or when the consumer
+		// was dropped, which it is told before anything else.
+		var ok bool
+		select {
+		case <-sub.dropped:
+		default:
+			select {
+			case ev = <-sub.ch:
+				ok = true
+			default:
+			}
+		}
+		if !ok {
+			break
+		}
+	}
+	return errors.Join(err, c.bc.release())
 }
