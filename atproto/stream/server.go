@@ -30,6 +30,13 @@ type ServerOptions struct {
 	// a ping): each must complete within WriteTimeout/2 to WriteTimeout
 	// of its start. Default 10s.
 	WriteTimeout time.Duration
+	// FlushDelay is how long a live event may wait for more to be sent
+	// with it in one write. A consumer then costs one system call per
+	// FlushDelay, or per 64 KiB of events, rather than one per event,
+	// and each event reaches it at most FlushDelay later. Zero (the
+	// default) sends each event as soon as it is published, together
+	// only with those already waiting.
+	FlushDelay time.Duration
 	// Logger receives connection-level diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -59,6 +66,10 @@ type Server struct {
 type consumer struct {
 	ch      chan Event
 	dropped chan struct{} // closed when the consumer fell behind
+	// nudge ends a FlushDelay wait early: Publish signals it when the
+	// queue holds a full batch, or half of Buffer.
+	nudge   chan struct{}
+	nudgeAt int
 }
 
 // NewServer returns a Server replaying from log. opts may be nil.
@@ -108,6 +119,12 @@ func (s *Server) Publish(ev Event) {
 	for c := range s.subs {
 		select {
 		case c.ch <- ev:
+			if len(c.ch) == c.nudgeAt {
+				select {
+				case c.nudge <- struct{}{}:
+				default:
+				}
+			}
 		default:
 			delete(s.subs, c)
 			close(c.dropped)
@@ -134,7 +151,8 @@ func (s *Server) subscribe() (*consumer, error) {
 	if s.closed {
 		return nil, errClosed
 	}
-	c := &consumer{ch: make(chan Event, s.opts.Buffer), dropped: make(chan struct{})}
+	c := &consumer{ch: make(chan Event, s.opts.Buffer), dropped: make(chan struct{}),
+		nudge: make(chan struct{}, 1), nudgeAt: max(1, min(maxBatchEvents, s.opts.Buffer/2))}
 	s.subs[c] = struct{}{}
 	return c, nil
 }
@@ -292,11 +310,12 @@ func (s *Server) keepalive(ctx context.Context, conn *websocket.Conn) {
 }
 
 type connState struct {
-	s    *Server
-	conn *websocket.Conn
-	bc   *batchConn
-	ctx  context.Context
-	last int64 // seq of the last event sent
+	s     *Server
+	conn  *websocket.Conn
+	bc    *batchConn
+	ctx   context.Context
+	last  int64       // seq of the last event sent
+	timer *time.Timer // waits FlushDelay for more events; made on first use
 }
 
 // hold starts a batch of messages (see batchConn).
@@ -427,9 +446,13 @@ func (c *connState) sendEvents(evs []Event) error {
 }
 
 // sendLive sends a live event, and in the same batch the events queued
-// behind it. With skipSent (a replay came first), events at or below the
-// last one sent are skipped.
+// behind it. With FlushDelay, it first waits that long for more to come,
+// unless enough are waiting already. With skipSent (a replay came first),
+// events at or below the last one sent are skipped.
 func (c *connState) sendLive(ev Event, sub *consumer, skipSent bool) error {
+	if d := c.s.opts.FlushDelay; d > 0 && len(sub.ch) < sub.nudgeAt {
+		c.linger(sub, d)
+	}
 	if err := c.hold(); err != nil {
 		return err
 	}
@@ -461,4 +484,32 @@ func (c *connState) sendLive(ev Event, sub *consumer, skipSent bool) error {
 		}
 	}
 	return errors.Join(err, c.bc.release())
+}
+
+// linger waits d, for events to gather in the consumer's queue, or less
+// when Publish nudges (the queue holds a full batch), the consumer is
+// dropped or the connection or the server is closing. It does not wake
+// for each event: Publish only queues them.
+func (c *connState) linger(sub *consumer, d time.Duration) {
+	select {
+	case <-sub.nudge: // a stale nudge, from before the last batch
+	default:
+	}
+	if len(sub.ch) >= sub.nudgeAt { // filled up meanwhile; no nudge will come
+		return
+	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d)
+	}
+	select {
+	case <-c.timer.C:
+		return
+	case <-sub.nudge:
+	case <-sub.dropped:
+	case <-c.s.done:
+	case <-c.ctx.Done():
+	}
+	c.timer.Stop()
 }
