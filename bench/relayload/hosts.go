@@ -46,6 +46,14 @@ type reply struct {
 	Events    []int    `json:"events,omitempty"` // events by phase, all hosts
 	Count     int64    `json:"count,omitempty"`
 	Generated float64  `json:"generated,omitempty"` // seconds spent generating
+	// Memory is the growth of a process's memory per connected host.
+	Memory *memoryReply `json:"memory,omitempty"`
+}
+
+type memoryReply struct {
+	RSS   int64 `json:"rss"`
+	Heap  int64 `json:"heap"`
+	Stack int64 `json:"stack"`
 }
 
 // simHost is one simulated PDS: a subscribeRepos stream on its own port.

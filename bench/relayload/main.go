@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -77,10 +78,10 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.compare, "compare", 10_000, "events of the ingest phase run through both verification paths")
 	fs.IntVar(&o.rounds, "rounds", 3, "passes of each verification path over those events (the median is kept)")
 	fs.StringVar(&o.readme, "readme", "README.md", "file whose relayload section receives the table; empty prints it only")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the phases (and a heap profile once the idle hosts are connected) to files starting with this prefix")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "keep the CPU profiles of the phases (and a heap profile once the idle hosts are connected) in files starting with this prefix")
 	fs.DurationVar(&o.w.timeout, "timeout", 10*time.Minute, "longest wait for one phase")
 	fs.BoolVar(&o.verbose, "v", false, "log the relay's warnings to stderr")
-	fs.StringVar(&o.role, "role", "", "internal: \"load\" runs the load side")
+	fs.StringVar(&o.role, "role", "", "internal: \"load\" runs the load side, \"indigo-hosts\" indigo's per-host connection stack")
 	fs.StringVar(&o.sample, "sample", "", "internal: where the load side writes the comparison sample")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -107,7 +108,7 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-p256 must be between 0 and 1")
 	}
 	switch o.role {
-	case "":
+	case "", "indigo-hosts":
 	case "load":
 		if o.sample == "" {
 			return o, errors.New("-role load needs -sample")
@@ -134,8 +135,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.role == "load" {
+	switch o.role {
+	case "load":
 		return runLoadSide(o.w, o.sample, o.compare, os.Stdin, os.Stdout)
+	case "indigo-hosts":
+		return runIndigoHosts(os.Stdin, os.Stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -159,11 +163,17 @@ type loadClient struct {
 }
 
 func startLoadSide(o options, sample string) (*loadClient, error) {
+	return startSelf(o.loadArgs(sample)...)
+}
+
+// startSelf runs this command again with args, to be driven through its
+// stdin and stdout.
+func startSelf(args ...string) (*loadClient, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, o.loadArgs(sample)...)
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -229,17 +239,18 @@ func (c *loadClient) waitDelivered(ctx context.Context, want int64, deadline tim
 	}
 }
 
-// profiler writes the CPU profile of one phase when profiling is on.
+// profiler writes the CPU profile of each phase, from which the phase's
+// CPU time is split between the relay's parts (see breakdown).
 type profiler struct {
 	prefix string
+	keep   bool // the profiles were asked for; otherwise heap profiles are not written
 	f      *os.File
 }
 
+func (p *profiler) path(phase string) string { return p.prefix + "-" + phase + ".pprof" }
+
 func (p *profiler) start(phase string) error {
-	if p.prefix == "" {
-		return nil
-	}
-	f, err := os.Create(p.prefix + "-" + phase + ".pprof")
+	f, err := os.Create(p.path(phase))
 	if err != nil {
 		return err
 	}
@@ -249,7 +260,7 @@ func (p *profiler) start(phase string) error {
 
 // heap writes a heap profile, when profiling is on.
 func (p *profiler) heap(phase string) error {
-	if p.prefix == "" {
+	if !p.keep {
 		return nil
 	}
 	f, err := os.Create(p.prefix + "-" + phase + ".heap.pprof")
@@ -299,7 +310,10 @@ func measure(ctx context.Context, o options) (*results, error) {
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	prof := &profiler{prefix: o.cpuprofile}
+	prof := &profiler{prefix: o.cpuprofile, keep: o.cpuprofile != ""}
+	if !prof.keep {
+		prof.prefix = filepath.Join(work, "cpu")
+	}
 	defer prof.stop()
 
 	// Ingest: the relay starts with every host's events waiting.
@@ -318,6 +332,9 @@ func measure(ctx context.Context, o options) (*results, error) {
 	res.ingest = m.stop()
 	prof.stop()
 	if err != nil {
+		return nil, err
+	}
+	if res.ingestParts, err = readBreakdown(prof.path("ingest")); err != nil {
 		return nil, err
 	}
 	if err := noRejects(c); err != nil {
@@ -344,6 +361,9 @@ func measure(ctx context.Context, o options) (*results, error) {
 		}
 		res.fanout = m.stop()
 		prof.stop()
+		if res.fanoutParts, err = readBreakdown(prof.path("fanout")); err != nil {
+			return nil, err
+		}
 		res.consumers = o.consumers
 		if _, err := load.do("close-consumers"); err != nil {
 			return nil, err
@@ -391,6 +411,9 @@ func measure(ctx context.Context, o options) (*results, error) {
 		}
 		res.idleHosts = o.idleHosts
 		res.perHost = perItem(before, after, o.idleHosts)
+		if res.indigoPerHost, err = indigoHostMemory(ctx, load, idle.Hosts, o.w.timeout); err != nil {
+			return nil, err
+		}
 	}
 
 	// Memory per tracked account.
@@ -412,6 +435,9 @@ func measure(ctx context.Context, o options) (*results, error) {
 		res.trackedIngest = m.stop()
 		prof.stop()
 		if err != nil {
+			return nil, err
+		}
+		if res.trackedParts, err = readBreakdown(prof.path("tracked")); err != nil {
 			return nil, err
 		}
 		if err := noRejects(c); err != nil {
@@ -464,4 +490,43 @@ func perItem(before, after memory, n int) memory {
 		heap:  (after.heap - before.heap) / int64(n),
 		stack: (after.stack - before.stack) / int64(n),
 	}
+}
+
+// indigoHostMemory connects indigo's per-host stack, in a process of its
+// own, to the idle hosts, and returns its memory growth per host.
+func indigoHostMemory(ctx context.Context, load *loadClient, hosts []string, timeout time.Duration) (*memory, error) {
+	fmt.Fprintf(os.Stderr, "relayload: connecting indigo's per-host stack to the %d idle hosts...\n", len(hosts))
+	ind, err := startSelf("-role=indigo-hosts")
+	if err != nil {
+		return nil, err
+	}
+	defer ind.quit()
+	if _, err := ind.do("connect %s", strings.Join(hosts, " ")); err != nil {
+		return nil, err
+	}
+	// The hosts count the Welkin relay's connections and indigo's.
+	end := time.Now().Add(timeout)
+	for {
+		n, err := load.do("idle-connected")
+		if err != nil {
+			return nil, err
+		}
+		if n.Count >= 2*int64(len(hosts)) {
+			break
+		}
+		if time.Now().After(end) {
+			return nil, fmt.Errorf("only %d of %d connections to the idle hosts", n.Count, 2*len(hosts))
+		}
+		if err := pause(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r, err := ind.do("measure")
+	if err != nil {
+		return nil, err
+	}
+	if r.Memory == nil {
+		return nil, errors.New("indigo side: no memory figures")
+	}
+	return &memory{rss: r.Memory.RSS, heap: r.Memory.Heap, stack: r.Memory.Stack}, nil
 }

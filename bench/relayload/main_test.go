@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
-// TestMain lets the test binary be the load side when the smoke test
-// starts it as a child, as the command starts itself.
+// TestMain lets the test binary be the load side (or indigo's hosts) when
+// the smoke test starts it as a child, as the command starts itself.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-role=load" {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-role=") {
 		if err := run(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload load side:", err)
 			os.Exit(1)
@@ -126,8 +128,8 @@ func TestSmallRun(t *testing.T) {
 	if res.delivered != 3*2*3*2 || res.consumers != 3 {
 		t.Errorf("delivered %d to %d consumers", res.delivered, res.consumers)
 	}
-	if res.idleHosts != 4 || res.tracked != 10 {
-		t.Errorf("idle hosts %d, tracked accounts %d", res.idleHosts, res.tracked)
+	if res.idleHosts != 4 || res.tracked != 10 || res.indigoPerHost == nil {
+		t.Errorf("idle hosts %d (indigo's measured: %v), tracked accounts %d", res.idleHosts, res.indigoPerHost != nil, res.tracked)
 	}
 	if res.compare == nil || res.compare.events != 12 || res.compare.welkin.cpu <= 0 || res.compare.indigo.cpu <= 0 {
 		t.Errorf("comparison %+v", res.compare)
@@ -139,6 +141,34 @@ func TestSmallRun(t *testing.T) {
 	for _, want := range []string{"| measure | Welkin | indigo | goal |", "verification alone", "memory per tracked account"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	sample := func(fns ...string) *profile.Sample {
+		s := &profile.Sample{}
+		for _, fn := range fns { // leaf first, as in profiles
+			s.Location = append(s.Location, &profile.Location{Line: []profile.Line{{Function: &profile.Function{Name: fn}}}})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		stack []string
+		want  string
+	}{
+		{[]string{"runtime.scanobject", "runtime.gcBgMarkWorker"}, ""},
+		{[]string{"syscall.Syscall6", "modernc.org/sqlite/lib._walFrames", welkin + "relay/store.(*Store).PutAccount", welkin + "relay.(*subscriber).handleCommit"},
+			"account state (relay/store, SQLite)"},
+		{[]string{"crypto/sha256.block", welkin + "relay/verify.readCAR", welkin + "relay/verify.ParseCommit", welkin + "atproto/stream.(*Dispatcher).work"},
+			"verification: parsing (event, CAR slice, commit)"},
+		{[]string{"x.Mul", welkin + "relay/verify.verifySig", welkin + "relay/verify.VerifyCommit"}, "verification: signature"},
+		{[]string{"syscall.write", welkin + "atproto/stream.(*batchConn).release", welkin + "atproto/stream.(*connState).run", welkin + "atproto/stream.(*Server).ServeHTTP"}, fanoutPart},
+		{[]string{"net/http.(*conn).serve"}, otherPart},
+	} {
+		got, ok := classify(sample(tc.stack...))
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("%v: got %q, %v; want %q", tc.stack, got, ok, tc.want)
 		}
 	}
 }

@@ -18,10 +18,9 @@ const (
 
 // Goals the figures are held to.
 const (
-	goalVerifyPerCore  = 12_000 // verified #commit events per CPU-second
-	goalFanoutCPU      = 5 * time.Microsecond
-	goalHostMemory     = 64 << 10
-	indigoHostsComment = "not measured: indigo's relay dials only public addresses"
+	goalVerifyPerCore = 12_000 // verified #commit events per CPU-second
+	goalFanoutCPU     = 5 * time.Microsecond
+	goalHostMemory    = 64 << 10
 )
 
 // results are the figures of one run.
@@ -31,17 +30,21 @@ type results struct {
 	generated time.Duration
 	events    []int // generated events by phase
 
-	ingest span
+	ingest      span
+	ingestParts breakdown
 
-	consumers int
-	delivered int64
-	fanout    span
+	consumers   int
+	delivered   int64
+	fanout      span
+	fanoutParts breakdown
 
-	idleHosts int
-	perHost   memory
+	idleHosts     int
+	perHost       memory
+	indigoPerHost *memory
 
 	tracked       int
 	trackedIngest span
+	trackedParts  breakdown
 	perAccount    memory
 
 	compare *comparison
@@ -129,26 +132,35 @@ func (r *results) markdown(o options) string {
 	row("the same: relay CPU per event (every step: WebSocket, checks, state, log, stream)", fmt.Sprintf("%.1f µs", micros(r.ingest.cpu, ing)), "—", "")
 	row("the same: events per relay CPU-second", num(ingPerCPU), "—",
 		fmt.Sprintf("≥ %s per core: %s", num(goalVerifyPerCore), holds(ingPerCPU >= goalVerifyPerCore)))
+	row("the same: relay CPU by part (CPU profile)", strings.Join(r.ingestParts.rows(), "; "), "—", "")
 	if r.consumers > 0 {
 		per := micros(r.fanout.cpu, r.delivered)
-		ingestShare := micros(time.Duration(float64(r.ingest.cpu)/float64(ing)*float64(r.events[phaseFanout])), r.delivered)
+		own := per * r.fanoutParts[fanoutPart]
+		goal := goalFanoutCPU.Seconds() * 1e6
 		row(fmt.Sprintf("fan-out of %s events to %d consumers: messages delivered per second", num(float64(r.events[phaseFanout])), r.consumers),
 			num(perSecond(r.delivered, r.fanout.wall)), "—", "")
-		row("the same: relay CPU per delivered message, ingest of the events included", fmt.Sprintf("%.2f µs", per), "—",
-			fmt.Sprintf("≤ %.0f µs: %s", goalFanoutCPU.Seconds()*1e6, holds(per <= goalFanoutCPU.Seconds()*1e6)))
-		row("the same, less the ingest's share (its CPU per event above, over the consumers)", fmt.Sprintf("%.2f µs", per-ingestShare), "—", "")
+		row("the same: relay CPU per delivered message, the events' ingest included", fmt.Sprintf("%.2f µs", per), "—", "")
+		if len(r.fanoutParts) > 0 {
+			row("the same: the fan-out's own share of it (stream server, by CPU profile)", fmt.Sprintf("%.2f µs", own), "—",
+				fmt.Sprintf("≤ %.0f µs: %s", goal, holds(own <= goal)))
+		}
 	}
 	if r.idleHosts > 0 {
 		hs := r.perHost.heap + r.perHost.stack
-		row(fmt.Sprintf("memory per connected idle host (%d hosts): Go heap and stacks", r.idleHosts), kib(hs), indigoHostsComment,
+		ihs, istack, irss := "—", "—", "—"
+		if m := r.indigoPerHost; m != nil {
+			ihs, istack, irss = kib(m.heap+m.stack), kib(m.stack), kib(m.rss)
+		}
+		row(fmt.Sprintf("memory per connected idle host (%d hosts): Go heap and stacks (indigo: its relay's per-host connection stack, see below)", r.idleHosts), kib(hs), ihs,
 			fmt.Sprintf("≤ 64 KiB: %s", holds(hs <= goalHostMemory && r.perHost.rss <= goalHostMemory)))
-		row("the same: of which goroutine stacks", kib(r.perHost.stack), "", "")
-		row("the same: resident memory", kib(r.perHost.rss), "", "")
+		row("the same: of which goroutine stacks", kib(r.perHost.stack), istack, "")
+		row("the same: resident memory", kib(r.perHost.rss), irss, "")
 	}
 	if r.tracked > 0 {
 		n := int64(r.tracked)
 		row(fmt.Sprintf("first events of %s new accounts: events per second (wall)", num(float64(n))), num(perSecond(n, r.trackedIngest.wall)), "—", "")
 		row("the same: relay CPU per event (identity resolved, account stored)", fmt.Sprintf("%.1f µs", micros(r.trackedIngest.cpu, n)), "—", "")
+		row("the same: relay CPU by part (CPU profile)", strings.Join(r.trackedParts.rows(), "; "), "—", "")
 		row("memory per tracked account: Go heap", fmt.Sprintf("%s B", num(float64(r.perAccount.heap))), "—", "")
 		row("the same: resident memory", fmt.Sprintf("%s B", num(float64(r.perAccount.rss))), "—", "")
 	}
