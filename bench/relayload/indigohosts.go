@@ -42,6 +42,7 @@ func runIndigoHosts(in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	slog.SetDefault(logger) // indigo's scheduler logs to the default logger
 	var before memory
 	var n int
 	sc := bufio.NewScanner(in)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,10 +48,12 @@ type memory struct {
 	stack int64 // goroutine stacks
 }
 
-// measureMemory collects garbage and reads the process's memory.
+// measureMemory collects garbage, returns what is free to the operating
+// system (so that the resident set counts what is in use), and reads the
+// process's memory.
 func measureMemory() (memory, error) {
 	runtime.GC()
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, err := readRSS()

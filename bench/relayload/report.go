@@ -151,7 +151,7 @@ func (r *results) markdown(o options) string {
 		if m := r.indigoPerHost; m != nil {
 			ihs, istack, irss = kib(m.heap+m.stack), kib(m.stack), kib(m.rss)
 		}
-		row(fmt.Sprintf("memory per connected idle host (%d hosts): Go heap and stacks (indigo: its relay's per-host connection stack, see below)", r.idleHosts), kib(hs), ihs,
+		row(fmt.Sprintf("memory per connected idle host (%d hosts): Go heap and stacks (indigo: what its relay keeps per host, see above)", r.idleHosts), kib(hs), ihs,
 			fmt.Sprintf("≤ 64 KiB: %s", holds(hs <= goalHostMemory && r.perHost.rss <= goalHostMemory)))
 		row("the same: of which goroutine stacks", kib(r.perHost.stack), istack, "")
 		row("the same: resident memory", kib(r.perHost.rss), irss, "")
