@@ -7,7 +7,7 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-long bench fuzz-smoke vet fmt-check bench-compare tidy clean
+.PHONY: all build test test-long bench fuzz-smoke vet fmt-check bench-compare bench-relay tidy clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench:
 bench-compare:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench-latest.txt
 	cd bench && $(GO) run ./benchtable -readme README.md < bench-latest.txt
+
+# The relay under the load of simulated PDS hosts, beside indigo's
+# verification path: rewrites the relay table in bench/README.md.
+bench-relay:
+	cd bench && $(GO) run ./relayload
 
 fuzz-smoke:
 	./scripts/fuzz.sh 5s

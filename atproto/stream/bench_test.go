@@ -11,7 +11,8 @@ import (
 
 // BenchmarkFanout100 publishes b.N events to 100 consumers reading over
 // loopback WebSockets in this process, and reports the frames delivered
-// per second across all of them.
+// per second across all of them, and the process's CPU time per frame
+// delivered (server and consumers together, where getrusage exists).
 func BenchmarkFanout100(b *testing.B) {
 	const consumers, window = 100, 4096
 	ts := newTestStream(b, 1<<16, &ServerOptions{Buffer: 2 * window})
@@ -48,7 +49,7 @@ func BenchmarkFanout100(b *testing.B) {
 	}
 	b.SetBytes(int64(len(frame)) * consumers)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for i := 1; i <= b.N; i++ {
 		for int64(i)-slowest() > window {
 			select {
@@ -66,12 +67,15 @@ func BenchmarkFanout100(b *testing.B) {
 			b.Fatal("consumers stalled")
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	b.StopTimer()
 	if d := ts.srv.Dropped(); d != 0 {
 		b.Fatalf("%d consumers dropped", d)
 	}
 	b.ReportMetric(float64(b.N)*consumers/elapsed.Seconds(), "frames/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/(float64(b.N)*consumers), "cpu-ns/frame")
+	}
 	cancel()
 	wg.Wait()
 }

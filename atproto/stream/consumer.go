@@ -102,14 +102,8 @@ func Subscribe(ctx context.Context, rawURL string, cursor int64, handler Handler
 	if o.Workers > 1 {
 		d = NewDispatcher(o.Workers, o.QueueLen, o.Key, handler, o.OnCursor)
 		defer d.Close()
-		go func() {
-			// A failed handler ends the subscription.
-			select {
-			case <-d.ctx.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		// A failed handler ends the subscription.
+		defer context.AfterFunc(d.ctx, cancel)()
 	}
 	handle := func(m Message) error {
 		if d != nil {
@@ -228,28 +222,30 @@ func subscribeOnce(ctx context.Context, client *http.Client, u *url.URL, cursor 
 // going to the worker its key hashes to: one key's messages are handled in
 // arrival order, different keys in parallel. It tracks which seqs are done
 // and reports, through onCursor, the highest seq at and below which every
-// dispatched message has been handled.
+// dispatched message has been handled. A worker and its queue are made
+// when the first message for it comes, so a quiet stream costs none.
 type Dispatcher struct {
-	key     KeyFunc
-	handler Handler
-	queues  []chan dispatched
-	wg      sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	key      KeyFunc
+	handler  Handler
+	queueLen int
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
 
 	mu       sync.Mutex
-	pending  []*dispatched // seq-bearing messages, in arrival order
+	queues   []chan *dispatched // nil until the worker starts
+	pending  []*dispatched      // seq-bearing messages, in arrival order
 	onCursor func(int64)
 	err      error
 }
 
 type dispatched struct {
 	m    Message
-	done bool
+	done bool // guarded by Dispatcher.mu
 }
 
-// NewDispatcher starts workers goroutines with queues of queueLen messages
-// (default 64). onCursor may be nil.
+// NewDispatcher returns a dispatcher of up to workers goroutines with
+// queues of queueLen messages (default 64). onCursor may be nil.
 func NewDispatcher(workers, queueLen int, key KeyFunc, h Handler, onCursor func(int64)) *Dispatcher {
 	if workers < 1 {
 		workers = 1
@@ -258,15 +254,8 @@ func NewDispatcher(workers, queueLen int, key KeyFunc, h Handler, onCursor func(
 		queueLen = 64
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Dispatcher{key: key, handler: h, ctx: ctx, cancel: cancel, onCursor: onCursor}
-	d.queues = make([]chan dispatched, workers)
-	for i := range d.queues {
-		q := make(chan dispatched, queueLen)
-		d.queues[i] = q
-		d.wg.Add(1)
-		go d.work(q)
-	}
-	return d
+	return &Dispatcher{key: key, handler: h, queueLen: queueLen, ctx: ctx, cancel: cancel,
+		onCursor: onCursor, queues: make([]chan *dispatched, workers)}
 }
 
 func fnv(s string) uint32 {
@@ -281,18 +270,26 @@ func fnv(s string) uint32 {
 // Dispatch queues m, waiting while its worker's queue is full. It fails
 // once a handler has failed, or when ctx ends.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message) error {
-	if err := d.Err(); err != nil {
+	item := &dispatched{m: m}
+	w := fnv(d.key(m)) % uint32(len(d.queues))
+	d.mu.Lock()
+	if err := d.err; err != nil {
+		d.mu.Unlock()
 		return err
 	}
-	item := &dispatched{m: m}
-	if m.Seq > 0 {
-		d.mu.Lock()
-		d.pending = append(d.pending, item)
-		d.mu.Unlock()
+	q := d.queues[w]
+	if q == nil {
+		q = make(chan *dispatched, d.queueLen)
+		d.queues[w] = q
+		d.wg.Add(1)
+		go d.work(q)
 	}
-	q := d.queues[fnv(d.key(m))%uint32(len(d.queues))]
+	if m.Seq > 0 {
+		d.pending = append(d.pending, item)
+	}
+	d.mu.Unlock()
 	select {
-	case q <- dispatched{m: m}:
+	case q <- item:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -304,7 +301,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) error {
 	}
 }
 
-func (d *Dispatcher) work(q chan dispatched) {
+func (d *Dispatcher) work(q chan *dispatched) {
 	defer d.wg.Done()
 	for it := range q {
 		if d.ctx.Err() != nil {
@@ -320,21 +317,17 @@ func (d *Dispatcher) work(q chan dispatched) {
 			continue
 		}
 		if it.m.Seq > 0 {
-			d.markDone(it.m.Seq)
+			d.markDone(it)
 		}
 	}
 }
 
-// markDone records seq as handled and advances the cursor past every
+// markDone records it as handled and advances the cursor past every
 // leading handled message.
-func (d *Dispatcher) markDone(seq int64) {
+func (d *Dispatcher) markDone(it *dispatched) {
 	d.mu.Lock()
-	for _, p := range d.pending {
-		if p.m.Seq == seq {
-			p.done = true
-			break
-		}
-	}
+	defer d.mu.Unlock()
+	it.done = true
 	var adv int64
 	n := 0
 	for n < len(d.pending) && d.pending[n].done {
@@ -348,7 +341,6 @@ func (d *Dispatcher) markDone(seq int64) {
 			d.onCursor(adv)
 		}
 	}
-	d.mu.Unlock()
 }
 
 // Err reports the first handler error.
@@ -361,9 +353,13 @@ func (d *Dispatcher) Err() error {
 // Close finishes the queued messages and stops the workers. Dispatch must
 // not be called after Close.
 func (d *Dispatcher) Close() error {
+	d.mu.Lock()
 	for _, q := range d.queues {
-		close(q)
+		if q != nil {
+			close(q)
+		}
 	}
+	d.mu.Unlock()
 	d.wg.Wait()
 	d.cancel()
 	return d.Err()

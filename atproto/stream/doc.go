@@ -17,7 +17,9 @@
 // to Publish, encoded once: the same byte slice is queued to every live
 // consumer. Each consumer has a bounded queue; one that falls behind is
 // sent a ConsumerTooSlow error frame and disconnected, costing nothing but
-// its own queue. The cursor query parameter replays from the Log: events
+// its own queue. The events waiting for a consumer go out in one write,
+// and with ServerOptions.FlushDelay a consumer lets events gather for that
+// long first, trading a little latency for far fewer system calls. The cursor query parameter replays from the Log: events
 // with seq greater than the cursor, then live events with no gap or
 // duplicate (the connection replays, registers for live events, replays
 // again what was logged meanwhile, and skips live events it already sent).

@@ -26,8 +26,17 @@ type ServerOptions struct {
 	// that does not answer within WriteTimeout is dropped. Default 30s;
 	// negative disables pings.
 	PingInterval time.Duration
-	// WriteTimeout bounds one frame write. Default 10s.
+	// WriteTimeout bounds one write to a consumer (a batch of frames, or
+	// a ping): each must complete within WriteTimeout/2 to WriteTimeout
+	// of its start. Default 10s.
 	WriteTimeout time.Duration
+	// FlushDelay is how long a live event may wait for more to be sent
+	// with it in one write. A consumer then costs one system call per
+	// FlushDelay, or per 64 KiB of events, rather than one per event,
+	// and each event reaches it at most FlushDelay later. Zero (the
+	// default) sends each event as soon as it is published, together
+	// only with those already waiting.
+	FlushDelay time.Duration
 	// Logger receives connection-level diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +66,10 @@ type Server struct {
 type consumer struct {
 	ch      chan Event
 	dropped chan struct{} // closed when the consumer fell behind
+	// nudge ends a FlushDelay wait early: Publish signals it when the
+	// queue holds a full batch, or half of Buffer.
+	nudge   chan struct{}
+	nudgeAt int
 }
 
 // NewServer returns a Server replaying from log. opts may be nil.
@@ -106,6 +119,12 @@ func (s *Server) Publish(ev Event) {
 	for c := range s.subs {
 		select {
 		case c.ch <- ev:
+			if len(c.ch) == c.nudgeAt {
+				select {
+				case c.nudge <- struct{}{}:
+				default:
+				}
+			}
 		default:
 			delete(s.subs, c)
 			close(c.dropped)
@@ -132,7 +151,8 @@ func (s *Server) subscribe() (*consumer, error) {
 	if s.closed {
 		return nil, errClosed
 	}
-	c := &consumer{ch: make(chan Event, s.opts.Buffer), dropped: make(chan struct{})}
+	c := &consumer{ch: make(chan Event, s.opts.Buffer), dropped: make(chan struct{}),
+		nudge: make(chan struct{}, 1), nudgeAt: max(1, min(maxBatchEvents, s.opts.Buffer/2))}
 	s.subs[c] = struct{}{}
 	return c, nil
 }
@@ -236,7 +256,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.unsubscribe(sub)
 	}
 
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := &batchResponse{ResponseWriter: w, timeout: s.opts.WriteTimeout}
+	conn, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // a public, unauthenticated stream
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -245,6 +266,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
+	if bw.conn == nil {
+		conn.Close(websocket.StatusInternalError, "connection not hijacked")
+		return
+	}
 	// Streams are one-way: reading only answers control frames and notices
 	// a consumer going away.
 	ctx, cancel := context.WithCancel(conn.CloseRead(context.Background()))
@@ -259,7 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PingInterval > 0 {
 		go s.keepalive(ctx, conn)
 	}
-	c := &connState{s: s, conn: conn, ctx: ctx}
+	c := &connState{s: s, conn: conn, bc: bw.conn, ctx: ctx}
 	if err := c.run(cursor, sub); err != nil && ctx.Err() == nil {
 		s.lg.Debug("stream: connection ended", "err", err)
 	}
@@ -285,21 +310,33 @@ func (s *Server) keepalive(ctx context.Context, conn *websocket.Conn) {
 }
 
 type connState struct {
-	s    *Server
-	conn *websocket.Conn
-	ctx  context.Context
-	last int64 // seq of the last event sent
+	s     *Server
+	conn  *websocket.Conn
+	bc    *batchConn
+	ctx   context.Context
+	last  int64       // seq of the last event sent
+	timer *time.Timer // waits FlushDelay for more events; made on first use
 }
 
-func (c *connState) send(frame []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.opts.WriteTimeout)
-	defer cancel()
-	return c.conn.Write(ctx, websocket.MessageBinary, frame)
+// hold starts a batch of messages (see batchConn).
+func (c *connState) hold() error { return c.bc.hold() }
+
+// send writes one frame as a message of the batch held; it goes out at
+// release.
+func (c *connState) send(frame []byte) error { return c.bc.writeMessage(frame) }
+
+// sendNow writes one frame in a batch of its own.
+func (c *connState) sendNow(frame []byte) error {
+	if err := c.hold(); err != nil {
+		return err
+	}
+	err := c.send(frame)
+	return errors.Join(err, c.bc.release())
 }
 
 // closeWith sends an error frame and closes the connection.
 func (c *connState) closeWith(frame []byte, code websocket.StatusCode, reason string) error {
-	if err := c.send(frame); err != nil {
+	if err := c.sendNow(frame); err != nil {
 		return err
 	}
 	return c.conn.Close(code, reason)
@@ -312,14 +349,10 @@ func (c *connState) backfill() error {
 		if err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			if ev.Seq <= c.last {
-				continue
-			}
-			if err := c.send(ev.Frame); err != nil {
+		for i := 0; i < len(evs); i += maxBatchEvents {
+			if err := c.sendEvents(evs[i:min(i+maxBatchEvents, len(evs))]); err != nil {
 				return err
 			}
-			c.last = ev.Seq
 		}
 		if len(evs) < c.s.opts.BackfillPage {
 			return nil
@@ -352,7 +385,7 @@ func (c *connState) run(cursor int64, sub *consumer) error {
 				return c.conn.Close(websocket.StatusInternalError, "log unavailable")
 			}
 			if oldest > 0 && cursor < oldest-1 {
-				if err := c.send(s.outdated); err != nil {
+				if err := c.sendNow(s.outdated); err != nil {
 					return err
 				}
 			}
@@ -383,17 +416,100 @@ func (c *connState) run(cursor int64, sub *consumer) error {
 		case <-sub.dropped:
 			return c.closeWith(s.tooSlow, websocket.StatusPolicyViolation, ErrNameConsumerTooSlow)
 		case ev := <-sub.ch:
-			if cursor >= 0 && ev.Seq <= c.last {
-				continue
-			}
-			if err := c.send(ev.Frame); err != nil {
+			if err := c.sendLive(ev, sub, cursor >= 0); err != nil {
 				return err
 			}
-			c.last = ev.Seq
 		case <-s.done:
 			return c.conn.Close(websocket.StatusGoingAway, "server shutting down")
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}
 	}
+}
+
+// sendEvents sends the events after c.last in one batch.
+func (c *connState) sendEvents(evs []Event) error {
+	if err := c.hold(); err != nil {
+		return err
+	}
+	var err error
+	for _, ev := range evs {
+		if ev.Seq <= c.last {
+			continue
+		}
+		if err = c.send(ev.Frame); err != nil {
+			break
+		}
+		c.last = ev.Seq
+	}
+	return errors.Join(err, c.bc.release())
+}
+
+// sendLive sends a live event, and in the same batch the events queued
+// behind it. With FlushDelay, it first waits that long for more to come,
+// unless enough are waiting already. With skipSent (a replay came first),
+// events at or below the last one sent are skipped.
+func (c *connState) sendLive(ev Event, sub *consumer, skipSent bool) error {
+	if d := c.s.opts.FlushDelay; d > 0 && len(sub.ch) < sub.nudgeAt {
+		c.linger(sub, d)
+	}
+	if err := c.hold(); err != nil {
+		return err
+	}
+	var err error
+	for n := 0; ; n++ {
+		if !skipSent || ev.Seq > c.last {
+			if err = c.send(ev.Frame); err != nil {
+				break
+			}
+			c.last = ev.Seq
+		}
+		if n+1 >= maxBatchEvents {
+			break
+		}
+		// The batch ends when the queue is empty, or when the consumer
+		// was dropped, which it is told before anything else.
+		var ok bool
+		select {
+		case <-sub.dropped:
+		default:
+			select {
+			case ev = <-sub.ch:
+				ok = true
+			default:
+			}
+		}
+		if !ok {
+			break
+		}
+	}
+	return errors.Join(err, c.bc.release())
+}
+
+// linger waits d, for events to gather in the consumer's queue, or less
+// when Publish nudges (the queue holds a full batch), the consumer is
+// dropped or the connection or the server is closing. It does not wake
+// for each event: Publish only queues them.
+func (c *connState) linger(sub *consumer, d time.Duration) {
+	select {
+	case <-sub.nudge: // a stale nudge, from before the last batch
+	default:
+	}
+	if len(sub.ch) >= sub.nudgeAt { // filled up meanwhile; no nudge will come
+		return
+	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d)
+	}
+	select {
+	case <-c.timer.C:
+		return
+	case <-sub.nudge:
+	case <-sub.dropped:
+	case <-c.s.done:
+	case <-c.ctx.Done():
+	}
+	c.timer.Stop()
 }

@@ -454,3 +454,43 @@ func TestDispatcherPerDIDOrder(t *testing.T) {
 	}
 	t.Logf("peak concurrent handlers %d, cursor reports %d", peak.Load(), len(cursors))
 }
+
+// TestFlushDelay: with a flush delay, a lone event still arrives, and
+// events published together arrive in order.
+func TestFlushDelay(t *testing.T) {
+	ts := newTestStream(t, 100, &ServerOptions{FlushDelay: 20 * time.Millisecond})
+	c := dial(t, ts.url) // a live consumer is registered once dialled
+	ts.publish(t, "did:plc:a", 0)
+	assertContiguous(t, readSeqs(t, c, 1), 1, 1)
+	for range 5 {
+		ts.publish(t, "did:plc:a", 0)
+	}
+	assertContiguous(t, readSeqs(t, c, 5), 2, 6)
+}
+
+// TestFlushDelayNudged: a consumer waiting out a long flush delay gets
+// its events once a full batch is queued, and the server shuts down
+// without waiting for the delay.
+func TestFlushDelayNudged(t *testing.T) {
+	ts := newTestStream(t, 100, &ServerOptions{Buffer: 16, FlushDelay: time.Hour})
+	c := dial(t, ts.url)
+	// The consumer takes the first and waits; the next 8, half of
+	// Buffer, make a full batch queued behind it.
+	for range 9 {
+		ts.publish(t, "did:plc:a", 0)
+	}
+	assertContiguous(t, readSeqs(t, c, 9), 1, 9)
+	ts.publish(t, "did:plc:a", 0) // waits out the hour, unless shut down
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	go func() { // reads on, and so answers the server's close
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown during a flush delay: %v", err)
+	}
+}
