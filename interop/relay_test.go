@@ -169,9 +169,10 @@ func (r *testRelay) listRepos(t *testing.T) map[string]*atproto.SyncListRepos_Re
 	}
 }
 
-// rejections reads the relay's /metrics and returns its counts of
-// rejected upstream events by "type reason".
-func (r *testRelay) rejections(t *testing.T) map[string]float64 {
+// eventCounts reads the relay's /metrics and returns its counts of
+// upstream events with the given outcome (accepted, rejected, ignored)
+// by "type reason".
+func (r *testRelay) eventCounts(t *testing.T, outcome string) map[string]float64 {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(r.url + "/metrics")
 	if err != nil {
@@ -192,7 +193,7 @@ func (r *testRelay) rejections(t *testing.T) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for line := range strings.Lines(string(body)) {
-		if !strings.HasPrefix(line, "welkin_relay_events_total{") || label(line, "outcome") != "rejected" {
+		if !strings.HasPrefix(line, "welkin_relay_events_total{") || label(line, "outcome") != outcome {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -20,9 +20,12 @@ type hostReport struct {
 	AddedAt   time.Time `json:"addedAt"`
 	Accounts  int64     `json:"accountCount"`
 	// Accepted and Rejected count the host's events since it was added.
-	Accepted int64      `json:"accepted"`
-	Rejected int64      `json:"rejected"`
-	Limits   limitsView `json:"limits"`
+	Accepted int64 `json:"accepted"`
+	Rejected int64 `json:"rejected"`
+	// Ignored counts, since the relay started, events dropped as replays
+	// of a rev already accepted: no fault of the host.
+	Ignored int64      `json:"ignoredReplays"`
+	Limits  limitsView `json:"limits"`
 	// Overrides are the operator's limits (0: the policy decides).
 	Overrides overridesView `json:"overrides"`
 	// Throttled is set when an event went over the rate limit lately;
@@ -79,6 +82,7 @@ func (s *Server) hostReport(ctx context.Context, h store.Host) (hostReport, erro
 		Accounts:  count,
 		Accepted:  h.Accepted,
 		Rejected:  h.Rejected,
+		Ignored:   a.Ignored,
 		Limits: limitsView{Step: l.Step, AccountLimit: l.Accounts, AccountLimitReason: l.AccountsReason,
 			EventRate: l.Rate, EventBurst: l.Burst, EventRateReason: l.RateReason},
 		Overrides:       overridesView{AccountLimit: h.AccountLimit, EventRate: h.EventRate, EventBurst: h.EventBurst},

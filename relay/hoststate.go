@@ -38,6 +38,7 @@ type hostState struct {
 
 	// The hot path reads these without the lock.
 	accepted atomic.Int64 // accepted events not yet folded into the window
+	ignored  atomic.Int64 // replays ignored since the relay started
 	seen     atomic.Bool  // FirstSeen is set
 	limits   atomic.Pointer[hostLimits]
 	bucket   *tokenBucket
@@ -286,6 +287,7 @@ type hostActivity struct {
 	Limited     int64 // events over the rate limit in the window
 	LastLimited time.Time
 	FirstSeen   time.Time
+	Ignored     int64 // replays ignored since the relay started
 }
 
 func (hs *hostState) activity(now time.Time) hostActivity {
@@ -294,6 +296,7 @@ func (hs *hostState) activity(now time.Time) hostActivity {
 	hs.fold(now)
 	a := hostActivity{Conn: hs.conn, LastLimited: hs.lastLimited, FirstSeen: hs.facts.FirstSeen, Reasons: make(map[string]int64, len(hs.reasons))}
 	_, _, _, a.Limited = hs.windowTotals(now)
+	a.Ignored = hs.ignored.Load()
 	for r, n := range hs.reasons {
 		a.Reasons[r] = n
 	}

@@ -223,6 +223,14 @@ func (sub *subscriber) handle(ctx context.Context, m stream.Message) error {
 // reject counts a refused event, records it for the status page and logs
 // it at a bounded rate.
 func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err error) {
+	if verify.Reason(reason).Ignorable() {
+		// A replay of what was already accepted (PDSs send a #sync
+		// repeating an account's first commit, for one): ignored, as
+		// the sync specification says, not held against the host.
+		sub.s.metrics.ignored(typ, reason)
+		sub.state.ignored.Add(1)
+		return
+	}
 	sub.rejected.Add(1)
 	sub.s.metrics.rejected(typ, reason)
 	detail := ""
@@ -230,7 +238,7 @@ func (sub *subscriber) reject(typ, reason string, did syntax.DID, seq int64, err
 		detail = err.Error()
 	}
 	sub.state.rejected(sub.s.cfg.Now(), typ, reason, string(did), seq, detail)
-	if verify.Reason(reason).Ignorable() || reason == reasonDesynchronized || reason == reasonTakendown {
+	if reason == reasonDesynchronized || reason == reasonTakendown {
 		return
 	}
 	if ok, suppressed := sub.logs.allow(time.Now()); ok {

@@ -39,7 +39,7 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 	m := &relayMetrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "welkin", Subsystem: "relay", Name: "events_total",
-			Help: "Upstream events handled, by type, outcome and rejection reason.",
+			Help: "Upstream events handled, by type, outcome (accepted, rejected, ignored) and reason.",
 		}, []string{"type", "outcome", "reason"}),
 		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "welkin", Subsystem: "relay", Name: "resyncs_total",
@@ -79,6 +79,13 @@ func (m *relayMetrics) accepted(typ, reason string) {
 
 func (m *relayMetrics) rejected(typ, reason string) {
 	m.events.WithLabelValues(typ, "rejected", reason).Inc()
+}
+
+// ignored counts an event dropped as a replay (a rev already accepted):
+// the sync specification asks consumers to ignore such events, and they
+// are no fault of the host.
+func (m *relayMetrics) ignored(typ, reason string) {
+	m.events.WithLabelValues(typ, "ignored", reason).Inc()
 }
 
 // logLimiter lets through at most n log records per period, and counts
