@@ -362,6 +362,29 @@ func (sub *subscriber) prepare(ctx context.Context, typ string, did syntax.DID, 
 	return acct, true, release, nil
 }
 
+// lockAndVerify takes the lock of did, applies prepare's checks and runs
+// verification with the account's state: the steps #commit and #sync
+// share. A refused event is counted, and its verdict is not OK (with no
+// Reason when prepare refused it). done, to be called once
+// the event is handled, releases what was taken, even on error.
+func (sub *subscriber) lockAndVerify(ctx context.Context, typ string, did syntax.DID, seq int64,
+	run func(verify.Identity, verify.AccountState) verify.Verdict) (acct store.Account, v verify.Verdict, done func(), err error) {
+	unlock := sub.s.locks.lock(did)
+	acct, ok, release, err := sub.prepare(ctx, typ, did, seq)
+	done = func() {
+		release()
+		unlock()
+	}
+	if err != nil || !ok {
+		return acct, verify.Verdict{}, done, err
+	}
+	v = sub.check(ctx, did, func(id verify.Identity) verify.Verdict { return run(id, state(acct)) })
+	if !v.OK {
+		sub.reject(typ, string(v.Reason), did, seq, v.Err)
+	}
+	return acct, v, done, nil
+}
+
 // check runs verification, and once more with a refreshed identity when
 // the outcome may depend on stale identity data.
 func (sub *subscriber) check(ctx context.Context, did syntax.DID, run func(verify.Identity) verify.Verdict) verify.Verdict {
@@ -392,18 +415,14 @@ func (sub *subscriber) handleCommit(ctx context.Context, m stream.Message) error
 		return nil
 	}
 	did := c.DID()
-	unlock := sub.s.locks.lock(did)
-	defer unlock()
-	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
-	defer release()
-	if err != nil || !ok {
+	acct, v, done, err := sub.lockAndVerify(ctx, typ, did, m.Seq, func(id verify.Identity, st verify.AccountState) verify.Verdict {
+		return verify.VerifyCommit(c, sub.host.httpURL(), id, st, &sub.s.verifyOpts)
+	})
+	defer done()
+	if err != nil {
 		return err
 	}
-	v := sub.check(ctx, did, func(id verify.Identity) verify.Verdict {
-		return verify.VerifyCommit(c, sub.host.httpURL(), id, state(acct), &sub.s.verifyOpts)
-	})
 	if !v.OK {
-		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
 		return sub.afterReject(ctx, acct, v.Reason, c.Rev())
 	}
 	if acct.Desync || v.Resync {
@@ -469,19 +488,12 @@ func (sub *subscriber) handleSync(ctx context.Context, m stream.Message) error {
 		return nil
 	}
 	did := sy.DID()
-	unlock := sub.s.locks.lock(did)
-	defer unlock()
-	acct, ok, release, err := sub.prepare(ctx, typ, did, m.Seq)
-	defer release()
-	if err != nil || !ok {
-		return err
-	}
-	v := sub.check(ctx, did, func(id verify.Identity) verify.Verdict {
-		return verify.VerifySync(sy, sub.host.httpURL(), id, state(acct), &sub.s.verifyOpts)
+	acct, v, done, err := sub.lockAndVerify(ctx, typ, did, m.Seq, func(id verify.Identity, st verify.AccountState) verify.Verdict {
+		return verify.VerifySync(sy, sub.host.httpURL(), id, st, &sub.s.verifyOpts)
 	})
-	if !v.OK {
-		sub.reject(typ, string(v.Reason), did, m.Seq, v.Err)
-		return nil
+	defer done()
+	if err != nil || !v.OK {
+		return err
 	}
 	ev := *sy.Event
 	next := withState(acct, v.NewState)
