@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/welkin-atproto/welkin/bench/internal/procmem"
 )
 
 // Markers around the generated section of the README.
@@ -759,7 +760,7 @@ func restingRSS(ctx context.Context, pid int) (int64, error) {
 	var prev int64
 	steady := 0
 	for {
-		rss, err := readRSS(pid)
+		rss, err := procmem.RSS(pid)
 		if err != nil {
 			return 0, err
 		}
@@ -778,40 +779,6 @@ func restingRSS(ctx context.Context, pid int) (int64, error) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-// readRSS returns VmRSS of /proc/PID/status in bytes.
-func readRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return parseRSS(f)
-}
-
-// parseRSS finds the VmRSS line ("VmRSS:	  123456 kB") of a status file.
-func parseRSS(r io.Reader) (int64, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", sc.Text())
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", sc.Text())
-		}
-		return kb << 10, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no VmRSS line")
 }
 
 // machine describes where the figures were taken.

@@ -9,32 +9,6 @@ import (
 	"time"
 )
 
-func TestParseRSS(t *testing.T) {
-	status := "Name:\twelkin\nVmPeak:\t  900 kB\nVmRSS:\t   123456 kB\nThreads:\t7\n"
-	got, err := parseRSS(strings.NewReader(status))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(123456) << 10; got != want {
-		t.Errorf("parseRSS = %d, want %d", got, want)
-	}
-	for _, bad := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tlots kB\n", "VmRSS:\t-4 kB\n", ""} {
-		if _, err := parseRSS(strings.NewReader(bad)); err == nil {
-			t.Errorf("parseRSS(%q) accepted it", bad)
-		}
-	}
-}
-
-func TestReadRSSSelf(t *testing.T) {
-	rss, err := readRSS(os.Getpid())
-	if err != nil {
-		t.Skipf("no /proc here: %v", err)
-	}
-	if rss <= 0 {
-		t.Errorf("this process's RSS is %d", rss)
-	}
-}
-
 func TestPercentile(t *testing.T) {
 	var d []time.Duration
 	for i := 100; i >= 1; i-- {

@@ -25,18 +25,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestParseRSS(t *testing.T) {
-	got, err := parseRSS(strings.NewReader("Name:\tx\nVmRSS:\t   2048 kB\nThreads:\t3\n"))
-	if err != nil || got != 2048<<10 {
-		t.Errorf("parseRSS = %d, %v", got, err)
-	}
-	for _, bad := range []string{"", "VmRSS:\t12 MB\n", "VmRSS:\tmany kB\n", "VmRSS:\t-1 kB\n"} {
-		if _, err := parseRSS(strings.NewReader(bad)); err == nil {
-			t.Errorf("parseRSS(%q) accepted it", bad)
-		}
-	}
-}
-
 func TestParseEventCounts(t *testing.T) {
 	page := `# HELP welkin_relay_events_total Upstream events handled.
 # TYPE welkin_relay_events_total counter

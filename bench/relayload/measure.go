@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/welkin-atproto/welkin/bench/internal/procmem"
 )
 
 // cpuTime is the CPU time this process has used, user and system, from
@@ -56,40 +51,6 @@ func measureMemory() (memory, error) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, err := readRSS()
+	rss, err := procmem.RSS(0)
 	return memory{rss: rss, heap: int64(ms.HeapInuse), stack: int64(ms.StackInuse)}, err
-}
-
-// readRSS reads VmRSS from /proc/self/status.
-func readRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return parseRSS(f)
-}
-
-// parseRSS finds the VmRSS line of a /proc/PID/status file, in bytes.
-func parseRSS(r io.Reader) (int64, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS line %q", sc.Text())
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("VmRSS line %q", sc.Text())
-		}
-		return kb << 10, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no VmRSS line")
 }
