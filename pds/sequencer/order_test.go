@@ -115,6 +115,11 @@ func writeConcurrently(t *testing.T, e *env, seq func() *Sequencer, h *history, 
 					return
 				}
 				h.wrote(did, rev)
+				// Counted here, so that a write whose Append is dropped
+				// below still counts.
+				if progress != nil {
+					progress.Add(1)
+				}
 				s := seq()
 				s.Notify(did)
 				if i%5 == 4 {
@@ -129,9 +134,6 @@ func writeConcurrently(t *testing.T, e *env, seq func() *Sequencer, h *history, 
 						return
 					}
 					h.appended(appended{did: did, after: rev, seq: n})
-				}
-				if progress != nil {
-					progress.Add(1)
 				}
 			}
 		})
