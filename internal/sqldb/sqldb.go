@@ -98,7 +98,8 @@ type DB struct {
 	dialect Dialect
 	writer  *sql.DB
 	reader  *sql.DB
-	path    string // SQLite file, absolute
+	path    string      // SQLite file, absolute
+	sync    Synchronous // SQLite: the writer's synchronous setting
 
 	writerStmts, readerStmts *stmtCache
 }

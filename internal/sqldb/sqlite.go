@@ -146,7 +146,7 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: open SQLite %s: %w", abs, err)
 	}
 
-	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs,
+	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs, sync: sync,
 		writerStmts: &stmtCache{pool: writer}, readerStmts: &stmtCache{pool: reader}}, nil
 }
 

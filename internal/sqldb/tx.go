@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -45,16 +46,57 @@ func (db *DB) TxWith(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) 
 		o.Isolation = sql.LevelDefault
 		opts = &o
 	}
-	attempts := db.cfg.TxAttempts
-	if attempts <= 0 {
-		attempts = DefaultTxAttempts
-	}
 	if pool == db.writer && db.writerStmts != nil {
 		// Runs once the transaction has given its connection back.
 		defer db.writerStmts.preparePending(ctx)
 	}
+	return db.retry(ctx, func() error { return runTx(ctx, pool, opts, fn) })
+}
+
+// DurableTx is Tx for a write that must be durable when it returns, on a
+// database opened with a weaker SQLite synchronous setting (NORMAL or
+// OFF), whose plain transactions are durable only from a later checkpoint
+// or durable transaction on. It runs the transaction with synchronous=FULL
+// on the single writer connection, so that its commit fsyncs the WAL, which
+// also makes every transaction committed before it durable, and then puts
+// the connection's setting back. On PostgreSQL, and on SQLite opened with
+// FULL or EXTRA, it is Tx.
+func (db *DB) DurableTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.dialect != SQLite || db.sync == SyncFull || db.sync == SyncExtra {
+		return db.Tx(ctx, fn)
+	}
+	if db.writerStmts != nil {
+		defer db.writerStmts.preparePending(ctx)
+	}
+	return db.retry(ctx, func() error {
+		conn, err := db.writer.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+			return fmt.Errorf("sqldb: durable transaction: %w", err)
+		}
+		txErr := runTx(ctx, conn, nil, fn)
+		// Put the setting back even when ctx has ended; a connection left
+		// at FULL would only be slower, but discard it rather than keep a
+		// setting nobody asked for.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+string(db.sync)); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		return txErr
+	})
+}
+
+// retry runs one transaction attempt until it succeeds, fails with an
+// error that is not retryable, or has been tried Config.TxAttempts times.
+func (db *DB) retry(ctx context.Context, attemptTx func() error) error {
+	attempts := db.cfg.TxAttempts
+	if attempts <= 0 {
+		attempts = DefaultTxAttempts
+	}
 	for attempt := 1; ; attempt++ {
-		err := runTx(ctx, pool, opts, fn)
+		err := attemptTx()
 		if err == nil {
 			return nil
 		}
@@ -73,7 +115,12 @@ func (db *DB) TxWith(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) 
 	}
 }
 
-func runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+// beginner is what a transaction starts on: a pool or one connection.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func runTx(ctx context.Context, pool beginner, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
 	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return err

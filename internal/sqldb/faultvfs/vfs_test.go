@@ -34,6 +34,11 @@ const (
 	// modeOff commits offSynced rows with synchronous=FULL, then offTotal
 	// in all with synchronous=OFF, prints "done" and waits to be killed.
 	modeOff = "off"
+	// modeDurable opens the database with synchronous=NORMAL, commits
+	// offSynced-1 rows with plain transactions and one with
+	// sqldb.DurableTx, then offTotal in all with plain transactions,
+	// prints "done" and waits to be killed.
+	modeDurable = "durable"
 )
 
 const (
@@ -68,6 +73,10 @@ func TestPowerLossChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if mode == modeDurable {
+		durableChild(t, dbPath)
+		return
+	}
 	db, err := sqldb.Open(ctx, sqldb.Config{URL: dbPath})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +110,42 @@ func TestPowerLossChild(t *testing.T) {
 		}
 		fmt.Printf("ack %d\n", id)
 	}
+}
+
+// durableChild is TestPowerLossChild in modeDurable.
+func durableChild(t *testing.T, dbPath string) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.Config{URL: dbPath, Synchronous: sqldb.SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().Exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= offTotal; id++ {
+		insert := func(tx *sql.Tx) error {
+			_, err := tx.Exec("INSERT INTO t (id, body) VALUES (?, ?)", id, rowBody(id))
+			return err
+		}
+		if id == offSynced {
+			err = db.DurableTx(ctx, insert)
+		} else {
+			err = db.Tx(ctx, insert)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sync int
+		if err := db.SQL().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if sync != 1 {
+			t.Fatalf("after row %d the writer's synchronous is %d, want 1 (NORMAL)", id, sync)
+		}
+		fmt.Printf("ack %d\n", id)
+	}
+	fmt.Println("done")
+	select {}
 }
 
 // child is one run of TestPowerLossChild.
@@ -297,6 +342,34 @@ func TestPowerLossLosesUnsynced(t *testing.T) {
 	}
 	if ids := readRows(t, dbPath); len(ids) != offTotal {
 		t.Errorf("%d rows after a kill without power loss, want %d", len(ids), offTotal)
+	}
+}
+
+// TestPowerLossDurableTx checks sqldb.DurableTx on a database opened with
+// synchronous=NORMAL: after a power loss its row and every row committed
+// before it are there, and the plain commits after it are not (they were
+// never synced; if they were, the test would not show what DurableTx adds).
+func TestPowerLossDurableTx(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "t.db")
+	journal := filepath.Join(dir, "journal")
+	c := startChild(t, modeDurable, dbPath, journal)
+	c.waitFor(t, "done", func(_ int, done bool) bool { return done })
+	if n := len(c.kill()); n != offTotal {
+		t.Fatalf("%d commits acknowledged, want %d:\n%s", n, offTotal, c.stderr)
+	}
+	res, err := Rollback(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := readRows(t, dbPath)
+	for id := int64(1); id <= offSynced; id++ {
+		if !ids[id] {
+			t.Errorf("row %d, committed before or by the durable transaction, lost", id)
+		}
+	}
+	if len(ids) != offSynced {
+		t.Errorf("%d rows after the power loss, want %d (rollback %+v)", len(ids), offSynced, res)
 	}
 }
 
