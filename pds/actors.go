@@ -99,6 +99,22 @@ func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, fu
 	}
 }
 
+// getIfOpen is get for a store that is open, without opening it.
+func (a *actors) getIfOpen(did syntax.DID) (*actorstore.Store, func(), bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.open[did]
+	if !ok {
+		return nil, nil, false
+	}
+	e.refs++
+	if e.elem != nil {
+		a.lru.Remove(e.elem)
+		e.elem = nil
+	}
+	return e.st, a.releaser(did, e), true
+}
+
 func (a *actors) releaser(did syntax.DID, e *actorEntry) func() {
 	var once sync.Once
 	return func() {

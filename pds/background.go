@@ -33,6 +33,7 @@ func (s *Server) startBackground(ctx context.Context) {
 		}
 	})
 	s.goBackground(func() { s.trim.Run(ctx, memtrim.DefaultQuiet) })
+	s.goBackground(func() { s.runStoreSync(ctx) })
 	s.goBackground(func() {
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()

@@ -36,17 +36,33 @@ type commitOpts struct {
 }
 
 // commitWrites applies writes to the repository of did as one signed
-// commit, stores it with its #commit event in the account's database (one
-// transaction, one fsync) and hands the event to the sequencer. Writes to
-// one account are serialized; different accounts commit in parallel.
+// commit, stores it with its #commit event in the account's database and
+// hands the event to the sequencer, then waits, with the account unlocked,
+// until the event is durable in the firehose log: that log is what makes
+// the write durable (group commit: one fsync for the writes of many
+// accounts), and the account's database is restored from it after a power
+// loss (see replayLog). Writes to one account are serialized; different
+// accounts commit in parallel.
 func (s *Server) commitWrites(ctx context.Context, did syntax.DID, writes []repo.RecordWrite, o commitOpts) (*repo.CommitResult, error) {
-	key, err := s.signingKey(ctx, did)
+	res, wait, err := s.commitWritesLocked(ctx, did, writes, o)
 	if err != nil {
 		return nil, err
 	}
+	if err := wait(ctx); err != nil {
+		return nil, fmt.Errorf("pds: commit %s of %s not yet durable: %w", res.Rev, did, err)
+	}
+	return res, nil
+}
+
+// commitWritesLocked is commitWrites up to the wait.
+func (s *Server) commitWritesLocked(ctx context.Context, did syntax.DID, writes []repo.RecordWrite, o commitOpts) (*repo.CommitResult, func(context.Context) error, error) {
+	key, err := s.signingKey(ctx, did)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, release, err := s.actors.get(ctx, did)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer release()
 	e := s.actors.entry(did)
@@ -55,31 +71,31 @@ func (s *Server) commitWrites(ctx context.Context, did syntax.DID, writes []repo
 	defer st.Unlock()
 	r, err := s.openRepoLocked(ctx, st, e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if r == nil {
-		return nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo for DID: %s", did)
+		return nil, nil, xrpc.Errorf(http.StatusBadRequest, "RepoNotFound", "Could not find repo for DID: %s", did)
 	}
 	if o.SwapCommit != nil {
 		if _, head := r.Head(); head != *o.SwapCommit {
-			return nil, xrpc.Errorf(http.StatusBadRequest, "InvalidSwap", "Commit was at %s", head)
+			return nil, nil, xrpc.Errorf(http.StatusBadRequest, "InvalidSwap", "Commit was at %s", head)
 		}
 	}
 	if o.Check != nil {
 		if err := o.Check(ctx, r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	res, err := s.commitLocked(ctx, st, e, r, writes, key)
+	res, wait, err := s.commitLocked(ctx, st, e, r, writes, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.AfterApply != nil {
 		if err := o.AfterApply(ctx, st, res); err != nil {
 			s.log.Error("pds: after commit", "did", did, "rev", res.Rev, "err", err)
 		}
 	}
-	return res, nil
+	return res, wait, nil
 }
 
 // initRepo writes the first commit of a new account's repository (no
@@ -102,7 +118,14 @@ func (s *Server) initRepo(ctx context.Context, did syntax.DID, key crypto.Privat
 	if err != nil {
 		return nil, err
 	}
-	return s.commitLocked(ctx, st, e, r, nil, key)
+	res, wait, err := s.commitLocked(ctx, st, e, r, nil, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := wait(ctx); err != nil {
+		return nil, fmt.Errorf("pds: first commit of %s not yet durable: %w", did, err)
+	}
+	return res, nil
 }
 
 // openRepoLocked returns the account's repository at its stored head (nil
@@ -130,10 +153,11 @@ func (s *Server) openRepoLocked(ctx context.Context, st *actorstore.Store, e *ac
 	return r, nil
 }
 
-// commitLocked applies writes to r, signs the commit and stores it with its
-// event. On any failure the cached repository is dropped, so the next write
-// reopens it from the stored head.
-func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *actorEntry, r *repo.Repo, writes []repo.RecordWrite, key crypto.PrivateKey) (res *repo.CommitResult, err error) {
+// commitLocked applies writes to r, signs the commit, stores it with its
+// event and hands the event to the sequencer; it returns the function that
+// waits for the event to be durable. On any failure the cached repository
+// is dropped, so the next write reopens it from the stored head.
+func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *actorEntry, r *repo.Repo, writes []repo.RecordWrite, key crypto.PrivateKey) (res *repo.CommitResult, wait func(context.Context) error, err error) {
 	defer func() {
 		if err != nil {
 			e.repo = nil
@@ -141,26 +165,30 @@ func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *acto
 	}()
 	if len(writes) > 0 {
 		if err := r.Apply(ctx, writes); err != nil {
-			return nil, repoWriteError(err)
+			return nil, nil, repoWriteError(err)
 		}
 	}
 	res, err = r.Commit(ctx, key, s.clock)
 	if err != nil {
-		return nil, fmt.Errorf("pds: commit: %w", err)
+		return nil, nil, fmt.Errorf("pds: commit: %w", err)
 	}
 	ev, err := commitEvent(res, s.cfg.Now())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := st.ApplyCommit(ctx, res, ev); err != nil {
+	// The store's transaction is not fsynced: the sequencer's log makes
+	// the write durable, and the store is synced later (syncStores).
+	id, err := st.ApplyCommit(context.WithoutCancel(ctx), res, ev)
+	if err != nil {
 		if errors.Is(err, actorstore.ErrConcurrentWrite) {
-			return nil, xrpc.Errorf(http.StatusConflict, "InvalidSwap", "the repository changed during the write; try again")
+			return nil, nil, xrpc.Errorf(http.StatusConflict, "InvalidSwap", "the repository changed during the write; try again")
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	e.repo = r
-	s.seq.Notify(st.DID())
-	return res, nil
+	s.unsynced.add(st.DID())
+	wait = s.seq.Submit(st.DID(), actorstore.OutboxRow{ID: id, Rev: string(res.Rev), Kind: actorstore.KindCommit, Body: ev})
+	return res, wait, nil
 }
 
 // repoWriteError maps an error of Repo.Apply to what the client sees.

@@ -42,6 +42,7 @@ type Server struct {
 	actors   *actors
 	blobs    blobstore.Store
 	seq      *sequencer.Sequencer
+	unsynced unsyncedStores // accounts with commits not yet durable in their own database
 	events   *stream.Server
 	xrpc     *xrpc.Server
 	sessions *auth.SessionIssuer
@@ -163,6 +164,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /{$}", s.handleRoot)
 	s.handler = s.trim.Wrap(mux)
 
+	// Before anything is served, and before the sequencer's recovery
+	// reads the outboxes: restore commits a power loss took from the
+	// account databases but not from the log.
+	if err := s.replayLog(ctx); err != nil {
+		return nil, err
+	}
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.startBackground(bgctx)

@@ -53,7 +53,7 @@ func (s *Store) PutTempBlob(ctx context.Context, m BlobMeta) (BlobMeta, error) {
 		m.CreatedAt = time.Now()
 	}
 	var out BlobMeta
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO blobs (cid, mime, size, temp_key, created_at) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (cid) DO UPDATE SET mime = excluded.mime, size = excluded.size,
@@ -103,7 +103,7 @@ func (s *Store) Blob(ctx context.Context, c data.CID) (BlobMeta, error) {
 
 // MarkBlobPermanent records that a blob's bytes were made permanent.
 func (s *Store) MarkBlobPermanent(ctx context.Context, c data.CID) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE blobs SET temp_key = NULL WHERE cid = ?`, c.Bytes())
 		if err != nil {
 			return fmt.Errorf("actorstore: mark blob %s permanent: %w", c, err)
@@ -127,7 +127,7 @@ func (s *Store) HasBlobRefs(ctx context.Context, c data.CID) (bool, error) {
 // bytes the blob store's clean-up removes. It returns how many it forgot.
 func (s *Store) DeleteStaleTempBlobs(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx,
 			`DELETE FROM blobs WHERE temp_key IS NOT NULL AND created_at < ?`, before.UnixMicro())
 		if err != nil {
@@ -325,7 +325,7 @@ func (s *Store) DeleteBlobs(ctx context.Context, cids []data.CID) error {
 	if len(cids) == 0 {
 		return nil
 	}
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range cids {
 			if _, err := tx.ExecContext(ctx,
 				`DELETE FROM blobs WHERE cid = ? AND NOT EXISTS (SELECT 1 FROM record_blobs WHERE blob_cid = ?)`,

@@ -2,17 +2,25 @@
 // per account holding the repository's blocks, an index of its records, the
 // current commit (the repo root) and an outbox of events not yet sequenced.
 //
-// # One write, one transaction, one fsync
+// # One write, one transaction; durability through the firehose log
 //
 // ApplyCommit stores everything a commit produced in a single write
 // transaction: its blocks, the record index changes, the new root and an
-// outbox row carrying the commit's encoded event. The database runs in WAL
-// mode with synchronous=FULL, so an acknowledged commit costs one fsync and
-// is durable together with its event. A crash can therefore leave only
-// outbox rows that the sequencer has not yet picked up, never a commit
-// without its event or an event without its commit. The sequencer reads them
-// with Outbox and removes them with AckOutbox once they are in the firehose
-// log.
+// outbox row carrying the commit's encoded event. A crash can therefore
+// leave only outbox rows that the sequencer has not yet picked up, never a
+// commit without its event or an event without its commit. The sequencer
+// reads them with Outbox (or takes them straight from the writer) and
+// removes them with AckOutbox once they are in the firehose log.
+//
+// The database runs in WAL mode with synchronous=NORMAL: a commit's
+// transaction is not fsynced. The PDS acknowledges a write once its event
+// is durable in the sequencer's log, whose one fsync covers the writes of
+// many accounts, and after a power loss restores from the log any commit
+// the account's database lost (ReplayCommit). Sync makes everything
+// committed so far durable and checkpoints the WAL; the PDS calls it about
+// every second for the accounts written since, and Close calls it. Writes
+// that no event carries (blob metadata, ReplaceRepo) use durable
+// transactions and are fsynced before they return.
 //
 // ApplyCommit checks that the stored root is the one the commit was built on
 // (its rev equals CommitResult.Since); otherwise it returns an error matching

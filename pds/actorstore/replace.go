@@ -79,7 +79,7 @@ func (s *Store) ReplaceRepo(ctx context.Context, r *Replacement) error {
 	}
 	rev := string(r.Rev)
 	var queued bool
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		queued = false
 		if err := s.checkSince(ctx, tx, r.Since); err != nil {
 			return err
@@ -123,12 +123,18 @@ func (s *Store) ReplaceRepo(ctx context.Context, r *Replacement) error {
 		if err := s.setRoot(ctx, tx, r.CommitCID, rev); err != nil {
 			return err
 		}
-		return s.appendOutbox(ctx, tx, rev, KindSync, event)
+		_, err = s.appendOutbox(ctx, tx, rev, KindSync, event)
+		return err
 	})
-	if err == nil && queued {
+	if err != nil {
+		s.forgetHead()
+		return err
+	}
+	s.setHead(r.CommitCID, rev)
+	if queued {
 		s.gcPending.Store(true)
 	}
-	return err
+	return nil
 }
 
 // referencedBlobs returns every blob CID records reference.

@@ -127,6 +127,15 @@ CREATE TABLE backlinks (
 );
 CREATE INDEX backlinks_link ON backlinks (link_to, path, collection);`,
 	},
+	{
+		// Version 3: the row Sync rewrites to make the store durable.
+		Version: 3,
+		SQLite: `
+CREATE TABLE sync_mark (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	n  INTEGER NOT NULL
+);`,
+	},
 }
 
 // The connection settings of one account's database. A PDS keeps many of
@@ -137,6 +146,12 @@ const (
 	storeReaders    = 2
 	storeReaderIdle = 30 * time.Second
 	storeCacheKiB   = 256
+	// walAutocheckpoint is the WAL size, in pages, at which a commit
+	// copies the WAL into the database file itself. Sync does that about
+	// every second (see package pds), off the write path; this is the
+	// fallback should it fall behind, well above SQLite's default of 1,000
+	// pages, which made every few hundredth write wait for a checkpoint.
+	walAutocheckpoint = 8192
 )
 
 // Store is the database of one account.
@@ -147,6 +162,33 @@ type Store struct {
 	// gcPending is set when blob_gc may hold rows: blobs that lost their
 	// last reference (see BlobGarbage).
 	gcPending atomic.Bool
+
+	// head caches the stored root, read once and then kept up to date by
+	// the writes that change it, so that a write need not read it back.
+	headMu sync.Mutex
+	head   *headState // nil until read
+}
+
+// headState is a stored root, or its absence.
+type headState struct {
+	cid data.CID
+	rev string
+	ok  bool
+}
+
+// forgetHead drops the cached root after a failed write, whose outcome the
+// next Head reads back from the database.
+func (s *Store) forgetHead() {
+	s.headMu.Lock()
+	s.head = nil
+	s.headMu.Unlock()
+}
+
+// setHead records the root a committed transaction stored.
+func (s *Store) setHead(c data.CID, rev string) {
+	s.headMu.Lock()
+	s.head = &headState{cid: c, rev: rev, ok: true}
+	s.headMu.Unlock()
 }
 
 var _ repo.BlockStore = (*Store)(nil)
@@ -166,7 +208,7 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		return nil, errors.New("actorstore: empty data directory")
 	}
 	path := filepath.Join(Dir(dir, did), FileName)
-	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncFull,
+	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncNormal,
 		MaxReaders: storeReaders, ReaderIdle: storeReaderIdle, CacheKiB: storeCacheKiB})
 	if err != nil {
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
@@ -182,11 +224,40 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
 	}
 	s.gcPending.Store(n > 0)
+	if _, err := db.SQL().ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", walAutocheckpoint)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
+	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close makes everything written durable (see Sync) and closes the
+// database.
+func (s *Store) Close() error {
+	err := s.Sync(context.Background())
+	return errors.Join(err, s.db.Close())
+}
+
+// Sync makes every transaction committed so far durable. Commits stored
+// with ApplyCommit are not durable by themselves (see the package
+// documentation); the PDS calls Sync before it may forget that their
+// events in the firehose log are needed to restore them.
+func (s *Store) Sync(ctx context.Context) error {
+	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
+		return s.exec(ctx, tx, `INSERT INTO sync_mark (id, n) VALUES (1, 1)
+			ON CONFLICT (id) DO UPDATE SET n = sync_mark.n + 1`)
+	})
+	if err != nil {
+		return fmt.Errorf("actorstore: sync %s: %w", s.did, err)
+	}
+	// Everything is durable in the WAL; copy it into the database file
+	// here, off the write path (see walAutocheckpoint). A reader still on
+	// an older snapshot may hold part of it back until the next time.
+	if _, err := s.db.SQL().ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return fmt.Errorf("actorstore: checkpoint %s: %w", s.did, err)
+	}
+	return nil
+}
 
 // DID returns the account the store belongs to.
 func (s *Store) DID() syntax.DID { return s.did }
@@ -224,7 +295,7 @@ func (s *Store) GetBlock(ctx context.Context, c data.CID) ([]byte, error) {
 // transaction, with an empty rev. Commits are written with ApplyCommit
 // instead, which stores all of a commit's blocks in one transaction.
 func (s *Store) PutBlock(ctx context.Context, c data.CID, b []byte) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, '') ON CONFLICT (cid) DO NOTHING`,
 			c.Bytes(), b)
@@ -250,6 +321,13 @@ func (commitStore) PutBlock(context.Context, data.CID, []byte) error { return ni
 // Head returns the CID and rev of the current commit; ok is false when the
 // repository has no commit yet.
 func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	if h := s.head; h != nil {
+		return h.cid, h.rev, h.ok, nil
+	}
+	// Read under headMu: a write that commits meanwhile sets the head
+	// after this, so the newer root wins.
 	st, err := s.db.ReaderStmt(ctx, `SELECT cid, rev FROM repo_root WHERE id = 1`)
 	if err != nil {
 		return data.CID{}, "", false, fmt.Errorf("actorstore: head: %w", err)
@@ -257,6 +335,7 @@ func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bo
 	var cb []byte
 	err = st.QueryRowContext(ctx).Scan(&cb, &rev)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.head = &headState{}
 		return data.CID{}, "", false, nil
 	}
 	if err != nil {
@@ -266,27 +345,51 @@ func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bo
 	if err != nil {
 		return data.CID{}, "", false, fmt.Errorf("actorstore: head: stored cid: %w", err)
 	}
+	s.head = &headState{cid: commitCID, rev: rev, ok: true}
 	return commitCID, rev, true, nil
 }
 
 // ApplyCommit stores a commit and its event in one write transaction: the
 // blocks of res.Blocks (tagged with res.Rev), the record index changes of
 // res.Ops, the new root (res.CID, res.Rev) and an outbox row (kind
-// KindCommit) holding event, the encoded event body to be sequenced. The
-// stored root's rev must equal res.Since (no root when Since is empty);
-// otherwise the error matches ErrConcurrentWrite and nothing is written.
+// KindCommit) holding event, the encoded event body to be sequenced. It
+// returns the outbox row's ID. The stored root's rev must equal res.Since
+// (no root when Since is empty); otherwise the error matches
+// ErrConcurrentWrite and nothing is written.
+//
+// The transaction is not fsynced: the commit becomes durable with the
+// next Sync or durable write of the store, or, sooner, when the sequencer
+// has made its event durable in the firehose log, from which ReplayCommit
+// restores it after a power loss.
 //
 // The same transaction keeps the record index beyond the MST up to date:
 // the blobs each created or updated record references (which are marked
 // permanent, so the caller must have made their bytes permanent first) and
 // its backlinks. Blobs that lose their last reference are queued for
 // deletion (see BlobGarbage).
-func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event []byte) error {
-	if res == nil || !res.CID.Defined() || res.Rev == "" {
-		return fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
-	}
+func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event []byte) (int64, error) {
 	if event == nil {
 		event = []byte{}
+	}
+	return s.applyCommit(ctx, res, event, 0)
+}
+
+// ReplayCommit stores a commit whose event is already in the firehose log,
+// as ApplyCommit does but without an outbox row: the PDS calls it, on
+// start, for commits that a power loss took from the store but not from
+// the log. outboxFloor is the highest outbox ID the sequencer has taken
+// from this store; the rows above the floor that the power loss took went
+// with it, and later rows get IDs above the floor, so that the sequencer
+// never mistakes a new row for one it has already sequenced.
+func (s *Store) ReplayCommit(ctx context.Context, res *repo.CommitResult, outboxFloor int64) error {
+	_, err := s.applyCommit(ctx, res, nil, outboxFloor)
+	return err
+}
+
+// applyCommit is ApplyCommit, and ReplayCommit when event is nil.
+func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event []byte, outboxFloor int64) (int64, error) {
+	if res == nil || !res.CID.Defined() || res.Rev == "" {
+		return 0, fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
 	}
 	type recOp struct {
 		del             bool
@@ -298,30 +401,30 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 	for _, op := range res.Ops {
 		col, rkey, err := repo.ParseRecordPath(op.Path)
 		if err != nil {
-			return fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
+			return 0, fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
 		}
 		o := recOp{collection: string(col), key: string(rkey)}
 		ix := indexOp{collection: o.collection, rkey: o.key}
 		switch op.Action {
 		case repo.ActionCreate, repo.ActionUpdate:
 			if op.CID == nil || !op.CID.Defined() {
-				return fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
+				return 0, fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
 			}
 			o.cid = op.CID.Bytes()
 			b, ok := res.Blocks[*op.CID]
 			if !ok {
-				return fmt.Errorf("actorstore: %w: %s of %q without its record block", ErrInvalidCommit, op.Action, op.Path)
+				return 0, fmt.Errorf("actorstore: %w: %s of %q without its record block", ErrInvalidCommit, op.Action, op.Path)
 			}
 			ix.idx, err = indexRecord(o.collection, b)
 			if err != nil {
-				return &RecordError{Path: op.Path, Err: err}
+				return 0, &RecordError{Path: op.Path, Err: err}
 			}
 			ix.replace = op.Action == repo.ActionUpdate
 		case repo.ActionDelete:
 			o.del = true
 			ix.del, ix.replace = true, true
 		default:
-			return fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
+			return 0, fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
 		}
 		ops = append(ops, o)
 		if ix.replace || len(ix.idx.blobs) > 0 || len(ix.idx.links) > 0 {
@@ -329,7 +432,10 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 		}
 	}
 	rev := string(res.Rev)
-	var queued bool
+	var (
+		queued bool
+		id     int64
+	)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
 		if err := s.checkSince(ctx, tx, res.Since); err != nil {
@@ -370,12 +476,37 @@ func (s *Store) ApplyCommit(ctx context.Context, res *repo.CommitResult, event [
 		if err := s.setRoot(ctx, tx, res.CID, rev); err != nil {
 			return err
 		}
-		return s.appendOutbox(ctx, tx, rev, KindCommit, event)
+		if event == nil {
+			return s.raiseOutboxIDs(ctx, tx, outboxFloor)
+		}
+		var err error
+		id, err = s.appendOutbox(ctx, tx, rev, KindCommit, event)
+		return err
 	})
-	if err == nil && queued {
+	if err != nil {
+		s.forgetHead()
+		return 0, err
+	}
+	s.setHead(res.CID, rev)
+	if queued {
 		s.gcPending.Store(true)
 	}
-	return err
+	return id, nil
+}
+
+// raiseOutboxIDs makes the next outbox row's ID higher than floor.
+func (s *Store) raiseOutboxIDs(ctx context.Context, tx *sql.Tx, floor int64) error {
+	// sqlite_sequence holds the highest ID an AUTOINCREMENT table has
+	// handed out; it has no row for the outbox before the first insert.
+	err := s.exec(ctx, tx, `UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox' AND seq < ?`, floor, floor)
+	if err == nil {
+		err = s.exec(ctx, tx, `INSERT INTO sqlite_sequence (name, seq)
+			SELECT 'outbox', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')`, floor)
+	}
+	if err != nil {
+		return fmt.Errorf("actorstore: raise outbox IDs: %w", err)
+	}
+	return nil
 }
 
 // exec runs a fixed query in tx through the store's statement cache.
@@ -418,12 +549,18 @@ func (s *Store) setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string)
 	return nil
 }
 
-func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, event []byte) error {
-	if err := s.exec(ctx, tx,
-		`INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`, rev, kind, event); err != nil {
-		return fmt.Errorf("actorstore: outbox: %w", err)
+func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, event []byte) (int64, error) {
+	st, err := s.db.TxStmt(ctx, tx, `INSERT INTO outbox (rev, kind, body) VALUES (?, ?, ?)`)
+	if err == nil {
+		var r sql.Result
+		if r, err = st.ExecContext(ctx, rev, kind, event); err == nil {
+			var id int64
+			if id, err = r.LastInsertId(); err == nil {
+				return id, nil
+			}
+		}
 	}
-	return nil
+	return 0, fmt.Errorf("actorstore: outbox: %w", err)
 }
 
 // OutboxRow is an event stored with its commit and not yet sequenced.

@@ -105,7 +105,7 @@ func writeErr(s *Store, key crypto.PrivateKey, clock *repo.RevClock, writes ...r
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ApplyCommit(ctx, res, eventFor(res)); err != nil {
+	if _, err := s.ApplyCommit(ctx, res, eventFor(res)); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -187,7 +187,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if _, err := s.GetBlock(ctx, first.CID); !errors.As(err, &missing) {
 		t.Fatalf("GetBlock before ApplyCommit: %v, want MissingBlockError", err)
 	}
-	if err := s.ApplyCommit(ctx, first, eventFor(first)); err != nil {
+	if _, err := s.ApplyCommit(ctx, first, eventFor(first)); err != nil {
 		t.Fatal(err)
 	}
 	for c, want := range first.Blocks {
@@ -323,10 +323,10 @@ func TestStaleSinceRefused(t *testing.T) {
 	if lose.Since != first.Rev {
 		t.Fatalf("loser built on %q, want %q", lose.Since, first.Rev)
 	}
-	if err := s.ApplyCommit(ctx, win, eventFor(win)); err != nil {
+	if _, err := s.ApplyCommit(ctx, win, eventFor(win)); err != nil {
 		t.Fatal(err)
 	}
-	err = s.ApplyCommit(ctx, lose, eventFor(lose))
+	_, err = s.ApplyCommit(ctx, lose, eventFor(lose))
 	var cw *ConcurrentWriteError
 	if !errors.Is(err, ErrConcurrentWrite) || !errors.As(err, &cw) || cw.Head != string(win.Rev) {
 		t.Fatalf("stale ApplyCommit: %v, want ConcurrentWriteError with head %q", err, win.Rev)
@@ -371,19 +371,19 @@ func TestStaleSinceRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ApplyCommit(ctx, res, nil); !errors.Is(err, ErrConcurrentWrite) {
+	if _, err := s.ApplyCommit(ctx, res, nil); !errors.Is(err, ErrConcurrentWrite) {
 		t.Fatalf("first commit over an existing head: %v, want ErrConcurrentWrite", err)
 	}
 }
 
 func TestApplyCommitRejectsMalformed(t *testing.T) {
 	s := openStore(t, t.TempDir(), testDID)
-	if err := s.ApplyCommit(t.Context(), &repo.CommitResult{}, nil); !errors.Is(err, ErrInvalidCommit) {
+	if _, err := s.ApplyCommit(t.Context(), &repo.CommitResult{}, nil); !errors.Is(err, ErrInvalidCommit) {
 		t.Fatalf("empty result: %v, want ErrInvalidCommit", err)
 	}
 	res := &repo.CommitResult{CID: data.CIDForCBOR([]byte{0xa0}), Rev: "3jzfcijpj2z2a",
 		Ops: []repo.Op{{Action: repo.ActionCreate, Path: "no-slash"}}}
-	if err := s.ApplyCommit(t.Context(), res, nil); !errors.Is(err, ErrInvalidCommit) {
+	if _, err := s.ApplyCommit(t.Context(), res, nil); !errors.Is(err, ErrInvalidCommit) {
 		t.Fatalf("bad path: %v, want ErrInvalidCommit", err)
 	}
 	if _, _, ok, _ := s.Head(t.Context()); ok {

@@ -49,7 +49,7 @@ func syncCommit(t *testing.T, st *Store, key crypto.PrivateKey, clock *repo.RevC
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ApplyCommit(ctx, res, []byte("event")); err != nil {
+	if _, err := st.ApplyCommit(ctx, res, []byte("event")); err != nil {
 		t.Fatal(err)
 	}
 	return res

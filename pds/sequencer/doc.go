@@ -7,11 +7,19 @@
 //
 // A repository write stores its commit and the commit's #commit event (an
 // outbox row, encoded with seq 0) in the account's own database, in one
-// transaction and one fsync (see package actorstore). The writer then calls
-// Notify. The sequencer reads the account's outbox rows above the account's
-// cursor, sets each event's seq, encodes its frame once, and appends the
-// frames to the log. Events not tied to a commit (#identity, #account and
-// #sync) are given to Append, which returns once they are durable.
+// transaction (see package actorstore). The writer then hands the row over
+// with Submit and waits until it is durable in the log: the log's fsync is
+// what makes the write durable. The sequencer sets the event's seq,
+// encodes its frame once and appends it to the log; a row handed over out
+// of order, or an account marked with Notify, is read back from the
+// account's outbox above the account's cursor instead. Events not tied to
+// a commit (#identity, #account and #sync) are given to Append, which
+// returns once they are durable.
+//
+// SetDurableMark records up to which seq the account databases hold every
+// commit durably (the PDS moves it after syncing them), so that after a
+// power loss only the events above it need to be checked against, and
+// replayed into, those databases.
 //
 // # Group commit
 //

@@ -279,7 +279,7 @@ func writeCommit(ctx context.Context, st *actorstore.Store, clock *repo.RevClock
 		}
 	}
 	res := &repo.CommitResult{CID: c, Rev: rev, Since: syntax.TID(head)}
-	if err := st.ApplyCommit(ctx, res, body); err != nil {
+	if _, err := st.ApplyCommit(ctx, res, body); err != nil {
 		return "", err
 	}
 	return rev, nil

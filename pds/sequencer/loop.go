@@ -9,6 +9,7 @@ import (
 
 	"github.com/welkin-atproto/welkin/atproto/stream"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/pds/actorstore"
 )
 
 // run is the sequencing loop, the only goroutine that writes the log.
@@ -228,6 +229,9 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 		cursor = 0
 	}
 	b.resetWs = append(b.resetWs, r.resets...)
+	if !r.drain && len(r.offered) > 0 && !s.takeOffered(b, did, cursor, r.offered) {
+		r.drain = true
+	}
 	if r.drain && !s.drain(ctx, b, did, cursor, r) {
 		// The outbox holds more than this batch takes: the account's
 		// waiters and appends wait for the rest.
@@ -251,6 +255,38 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 		b.appends = append(b.appends, a)
 		b.next++
 	}
+}
+
+// takeOffered adds to b the rows Submit handed over for did, if they are
+// exactly the rows that follow cursor (those at or below it are already
+// sequenced), and reports whether it did. Otherwise it adds nothing and the
+// outbox must be read.
+func (s *Sequencer) takeOffered(b *batch, did syntax.DID, cursor int64, rows []actorstore.OutboxRow) bool {
+	for len(rows) > 0 && rows[0].ID <= cursor {
+		rows = rows[1:]
+	}
+	for i, row := range rows {
+		if row.ID != cursor+int64(i)+1 {
+			return false
+		}
+	}
+	if len(rows) == 0 {
+		return true
+	}
+	for _, row := range rows {
+		f, err := encodeEvent(did, row.Kind, row.Body, b.next)
+		if err != nil {
+			b.skipped++
+			s.lg.Error("skipping an outbox row that is not a valid event", "did", did, "id", row.ID, "rev", row.Rev, "err", err)
+			continue
+		}
+		b.events = append(b.events, logEvent{seq: b.next, did: did, kind: row.Kind, frame: f})
+		b.bytes += len(f)
+		b.next++
+	}
+	b.cursors[did] = rows[len(rows)-1].ID
+	s.offeredTaken.Add(int64(len(rows)))
+	return true
 }
 
 // drain reads did's outbox rows above cursor into b and reports whether it
@@ -387,6 +423,7 @@ func (s *Sequencer) requeue(items []taken) {
 		}
 		// t.r is older than cur: its work comes first.
 		cur.drain = cur.drain || t.r.drain
+		cur.offered = append(t.r.offered, cur.offered...)
 		cur.reset = cur.reset || t.r.reset
 		cur.attempt = max(cur.attempt, t.r.attempt)
 		cur.waiters = append(t.r.waiters, cur.waiters...)

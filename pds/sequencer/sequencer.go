@@ -108,6 +108,7 @@ type Stats struct {
 	Skipped         int64 // outbox rows skipped because they are not valid events
 	FailedBatches   int64 // write transactions that failed (their work was retried)
 	DrainErrors     int64 // failures to open or read an account's outbox
+	Handed          int64 // rows sequenced as Submit handed them over, without reading the outbox
 	Acks            int64 // AckOutbox calls that succeeded
 	Pruned          int64 // events removed by retention
 	PendingAccounts int   // accounts waiting to be drained now
@@ -151,6 +152,7 @@ type Sequencer struct {
 	skipped       atomic.Int64
 	failedBatches atomic.Int64
 	drainErrors   atomic.Int64
+	offeredTaken  atomic.Int64
 	pruned        atomic.Int64
 
 	closeOnce sync.Once
@@ -165,11 +167,12 @@ type acctState struct {
 
 // request is the pending work for one account.
 type request struct {
-	drain   bool      // read the outbox
-	reset   bool      // forget the cursor first
-	attempt int       // earlier failed drains, for retries
-	waiters []*waiter // Flush and Recover: finished once the outbox is drained
-	resets  []*waiter // ResetAccount: finished once the reset is durable
+	drain   bool                   // read the outbox
+	offered []actorstore.OutboxRow // rows handed over by Submit, in ID order
+	reset   bool                   // forget the cursor first
+	attempt int                    // earlier failed drains, for retries
+	waiters []*waiter              // Flush and Recover: finished once the outbox is drained
+	resets  []*waiter              // ResetAccount: finished once the reset is durable
 	appends []*appendReq
 }
 
@@ -343,6 +346,37 @@ func (s *Sequencer) addWaiter(did syntax.DID) (*waiter, error) {
 	return w, nil
 }
 
+// Submit hands the sequencer an outbox row that was just written, so that
+// the loop can sequence it without reading it back from the account's
+// outbox, and returns a function that waits until the row is in the log
+// (durable) or was skipped as invalid. The writer calls Submit with the
+// account's write lock held, so that the rows of one account arrive in ID
+// order. The outbox stays the source of truth: a row handed over out of
+// order, or after rows the sequencer has not seen, makes the loop read the
+// outbox instead, as Notify does. After Close the wait fails with
+// ErrClosed.
+func (s *Sequencer) Submit(did syntax.DID, row actorstore.OutboxRow) func(context.Context) error {
+	w := &waiter{done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return func(context.Context) error { return ErrClosed }
+	}
+	r := s.pendingLocked(did)
+	r.offered = append(r.offered, row)
+	r.waiters = append(r.waiters, w)
+	s.mu.Unlock()
+	s.signal()
+	return func(ctx context.Context) error {
+		select {
+		case <-w.done:
+			return w.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Flush waits until every outbox row of did written before the call is in
 // the log (or was skipped as invalid). It fails if the account's outbox
 // cannot be opened or read, or ctx ends first.
@@ -483,6 +517,7 @@ func (s *Sequencer) Stats() Stats {
 		Skipped:         s.skipped.Load(),
 		FailedBatches:   s.failedBatches.Load(),
 		DrainErrors:     s.drainErrors.Load(),
+		Handed:          s.offeredTaken.Load(),
 		Acks:            s.ack.acks.Load(),
 		Pruned:          s.pruned.Load(),
 		PendingAccounts: pending,

@@ -67,7 +67,7 @@ func realCommit(t *testing.T, st *actorstore.Store, key crypto.PrivateKey, clock
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ApplyCommit(ctx, res, body); err != nil {
+	if _, err := st.ApplyCommit(ctx, res, body); err != nil {
 		t.Fatal(err)
 	}
 	return res

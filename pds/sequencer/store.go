@@ -73,6 +73,22 @@ CREATE TABLE seq_cursors (
 );
 `,
 	},
+	{
+		// Version 2: the durable mark (see SetDurableMark).
+		Version: 2,
+		SQLite: `
+CREATE TABLE seq_marks (
+	name TEXT PRIMARY KEY,
+	seq  INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+		Postgres: `
+CREATE TABLE seq_marks (
+	name TEXT PRIMARY KEY,
+	seq  BIGINT NOT NULL
+);
+`,
+	},
 }
 
 // errLogChanged: the log's generation is not the one the batch was built
