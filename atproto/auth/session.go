@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/syntax"
@@ -80,7 +81,25 @@ type SessionIssuer struct {
 	// Store records refresh tokens. Required by CreateSession, Rotate and
 	// Revoke; VerifyAccess and VerifyRefresh do not use it.
 	Store RefreshStore
+
+	// verified remembers access tokens already verified (the whole token
+	// string, so a hit is the same bytes whose signature was checked), as
+	// a client sends the same one with every request until it expires.
+	verifiedMu sync.Mutex
+	verified   map[string]verifiedToken
 }
+
+// verifiedToken is a remembered access token's claims, with the key and
+// audience it was verified against: a hit counts only for the same ones.
+type verifiedToken struct {
+	claims SessionClaims
+	secret []byte
+	aud    string
+}
+
+// maxVerifiedTokens bounds the access tokens VerifyAccess remembers; when
+// full, it forgets them all and starts over.
+const maxVerifiedTokens = 4096
 
 type sessionHeader struct {
 	Typ string `json:"typ"`
@@ -196,7 +215,24 @@ func (s *SessionIssuer) CreateSession(ctx context.Context, did syntax.DID, scope
 // values with status 400 named ExpiredToken (the token verified but is past
 // exp; the client should refresh) or InvalidToken (anything else).
 func (s *SessionIssuer) VerifyAccess(token string) (*SessionClaims, error) {
-	return s.verify(token, TypAccess)
+	s.verifiedMu.Lock()
+	v, ok := s.verified[token]
+	s.verifiedMu.Unlock()
+	if ok && v.aud == s.ServiceDID && hmac.Equal(v.secret, s.Secret) && !s.now().After(v.claims.ExpiresAt) {
+		c := v.claims
+		return &c, nil
+	}
+	c, err := s.verify(token, TypAccess)
+	if err != nil {
+		return nil, err
+	}
+	s.verifiedMu.Lock()
+	if s.verified == nil || len(s.verified) >= maxVerifiedTokens {
+		s.verified = make(map[string]verifiedToken)
+	}
+	s.verified[token] = verifiedToken{claims: *c, secret: s.Secret, aud: s.ServiceDID}
+	s.verifiedMu.Unlock()
+	return c, nil
 }
 
 // VerifyRefresh checks a refresh token's signature and claims (typ

@@ -53,8 +53,7 @@ func TestSessionRoundTrip(t *testing.T) {
 	if _, err := f.iss.CreateSession(ctx, userDID, ScopeRefresh); err == nil {
 		t.Fatal("refresh scope accepted for a session")
 	}
-	short := *f.iss
-	short.Secret = []byte("short")
+	short := &SessionIssuer{Secret: []byte("short"), ServiceDID: f.iss.ServiceDID, Now: f.iss.Now, Store: f.iss.Store}
 	if _, err := short.CreateSession(ctx, userDID, ScopeAccess); err == nil {
 		t.Fatal("short secret accepted")
 	}
@@ -118,11 +117,19 @@ func TestSessionExpiredAndTampered(t *testing.T) {
 		_, err := f.iss.VerifyAccess(tok)
 		expectErr(t, err, ErrInvalidToken, "InvalidToken", 400)
 	}
-	other := *f.iss
-	other.Secret = []byte(strings.Repeat("t", 32))
+	other := &SessionIssuer{Secret: []byte(strings.Repeat("t", 32)), ServiceDID: f.iss.ServiceDID, Now: f.iss.Now}
 	_, err = other.VerifyAccess(pair.Access)
 	expectErr(t, err, ErrInvalidToken, "InvalidToken", 400)
 
+	// Verified twice before it expires (the second time from what the
+	// issuer remembers), then refused once expired.
+	for range 2 {
+		c, err := f.iss.VerifyAccess(pair.Access)
+		if err != nil || c.Subject != userDID {
+			t.Fatalf("VerifyAccess of a fresh token: %+v, %v", c, err)
+		}
+		c.Subject = "did:plc:changedbythecaller"
+	}
 	f.clock.Advance(2*time.Hour + time.Second)
 	_, err = f.iss.VerifyAccess(pair.Access)
 	expectErr(t, err, ErrExpiredToken, "ExpiredToken", 400)
