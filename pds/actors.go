@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/repo"
@@ -36,6 +37,18 @@ type actors struct {
 	// opening serializes the open of one DID, so that two callers never
 	// open the same file twice.
 	opening map[syntax.DID]chan struct{}
+
+	// closeFailed is set once a store failed to close cleanly: what it
+	// held may not be durable, so the durable mark must stay where it is
+	// (see syncStores) until the next start replays from it.
+	closeFailed atomic.Bool
+}
+
+// closeStore closes st, which syncs it first, and remembers a failure.
+func (a *actors) closeStore(st *actorstore.Store) {
+	if err := st.Close(); err != nil {
+		a.closeFailed.Store(true)
+	}
 }
 
 type actorEntry struct {
@@ -142,7 +155,7 @@ func (a *actors) evictLocked() {
 		a.lru.Remove(back)
 		e := a.open[did]
 		delete(a.open, did)
-		e.st.Close()
+		a.closeStore(e.st)
 	}
 }
 
@@ -160,7 +173,7 @@ func (a *actors) closeIdle(cutoff time.Time) int {
 		}
 		a.lru.Remove(back)
 		delete(a.open, did)
-		e.st.Close()
+		a.closeStore(e.st)
 		n++
 	}
 	return n
@@ -200,7 +213,7 @@ func (a *actors) remove(did syntax.DID) error {
 			a.lru.Remove(e.elem)
 		}
 		delete(a.open, did)
-		e.st.Close()
+		a.closeStore(e.st)
 	}
 	a.mu.Unlock()
 	return os.RemoveAll(actorstore.Dir(a.dir, did))
@@ -211,7 +224,7 @@ func (a *actors) closeAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for did, e := range a.open {
-		e.st.Close()
+		a.closeStore(e.st)
 		delete(a.open, did)
 	}
 	a.lru.Init()

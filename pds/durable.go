@@ -34,7 +34,8 @@ import (
 // since its last round durable, about every storeSyncEvery, and then
 // records in the log the seq up to which they are (the durable mark): only
 // the events above the mark can be missing from the databases. A store
-// closed in between was made durable by its Close.
+// closed in between was made durable by its Close (if a Close fails, the
+// mark stops moving until the next start).
 //
 // Writes that no event carries (blob metadata, repository imports) are
 // durable on their own (actorstore uses durable transactions for them).
@@ -97,6 +98,9 @@ func (s *Server) syncStores(ctx context.Context) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if s.actors.closeFailed.Load() {
+		return errors.New("pds: an account database failed to close cleanly; the durable mark stays until the next start")
 	}
 	return s.seq.SetDurableMark(ctx, latest)
 }
