@@ -20,10 +20,14 @@
 // wrong. Signature verification errors all match ErrInvalidSignature with
 // errors.Is, and strict rejections of high-S signatures also match ErrHighS.
 //
-// secp256k1 verification and key handling come from
-// gitlab.com/yawning/secp256k1-voi. secp256k1 signing is this package's
-// own: nonces from RFC 6979 hedged with 32 fresh random bytes (section
-// 3.6), a constant-time fixed-base multiplication, and blinded inversions,
-// with field arithmetic in assembly on amd64. P-256 comes from the
+// secp256k1 key handling (generation, point decompression and the curve
+// check) comes from gitlab.com/yawning/secp256k1-voi. secp256k1 signing and
+// verification are this package's own, with field arithmetic in assembly
+// on amd64. Signing: nonces from RFC 6979 hedged with 32 fresh random bytes
+// (section 3.6), a constant-time fixed-base multiplication, and blinded
+// inversions. Verification, which handles only public values, runs in
+// variable time: one double multiplication with the curve's endomorphism
+// and windowed non-adjacent forms, with a small table of multiples cached
+// on each public key the first time it verifies. P-256 comes from the
 // standard library.
 package crypto

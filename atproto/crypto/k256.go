@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 	"gitlab.com/yawning/secp256k1-voi/secec"
@@ -13,7 +14,10 @@ import (
 // publicKeyK256 is a secp256k1 public key.
 type publicKeyK256 struct {
 	points
-	key *secec.PublicKey
+	// table holds the key's multiples for verification (k256verify.go),
+	// built by the first verification: keys are often parsed and never
+	// used to verify.
+	table atomic.Pointer[k256QTable]
 }
 
 // privateKeyK256 is a secp256k1 private key.
@@ -52,6 +56,8 @@ func ParsePublicBytesK256(b []byte) (PublicKey, error) {
 	if err := checkPointEncoding(b, "secp256k1"); err != nil {
 		return nil, err
 	}
+	// secp256k1-voi decompresses the point and checks it is on the curve;
+	// only the encodings are kept.
 	key, err := secec.NewPublicKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: secp256k1 public key is not a valid point on the curve")
@@ -60,7 +66,7 @@ func ParsePublicBytesK256(b []byte) (PublicKey, error) {
 }
 
 func newPublicK256(key *secec.PublicKey) *publicKeyK256 {
-	p := &publicKeyK256{key: key}
+	p := new(publicKeyK256)
 	p.setFromUncompressed(key.Bytes())
 	return p
 }
@@ -124,18 +130,21 @@ func (k *publicKeyK256) HashAndVerifyLenient(msg, sig []byte) error {
 
 // verify checks scalars that are already known to be in [1, n-1].
 func (k *publicKeyK256) verify(d []byte, sc *sigScalars) error {
-	r, err := secp256k1.NewScalarFromCanonicalBytes(&sc.r)
-	if err != nil {
-		return fmt.Errorf("%w: r is not a canonical scalar", ErrInvalidSignature)
-	}
-	s, err := secp256k1.NewScalarFromCanonicalBytes(&sc.s)
-	if err != nil {
-		return fmt.Errorf("%w: s is not a canonical scalar", ErrInvalidSignature)
-	}
-	if !k.key.VerifyRaw(d, r, s) {
+	if !k256VerifyDigest(k.verifyTable(), (*[32]byte)(d), &sc.r, &sc.s) {
 		return verifyFailed()
 	}
 	return nil
+}
+
+// verifyTable returns the key's table of multiples, building it on first
+// use. Two goroutines may both build it; they build the same table.
+func (k *publicKeyK256) verifyTable() *k256QTable {
+	if t := k.table.Load(); t != nil {
+		return t
+	}
+	t := newK256QTable(&k.uncompressed)
+	k.table.Store(t)
+	return t
 }
 
 func (k *privateKeyK256) String() string             { return describePrivate(k) }

@@ -80,6 +80,19 @@ func feMulSmall(z, a *fe, m uint64) {
 	feFold(z, l0, r1, r2, r3, top)
 }
 
+// feHalf sets z = a/2 mod p: a/2 for even a, (a + p)/2 for odd a.
+func feHalf(z, a *fe) {
+	m := -(a[0] & 1) // all ones when a is odd
+	r0, c := bits.Add64(a[0], feP[0]&m, 0)
+	r1, c := bits.Add64(a[1], feP[1]&m, c)
+	r2, c := bits.Add64(a[2], feP[2]&m, c)
+	r3, c := bits.Add64(a[3], feP[3]&m, c)
+	z[0] = r0>>1 | r1<<63
+	z[1] = r1>>1 | r2<<63
+	z[2] = r2>>1 | r3<<63
+	z[3] = r3>>1 | c<<63
+}
+
 // feFold sets z = (r0..r3) + top * 2^256 mod p, for top < 2^35.
 func feFold(z *fe, r0, r1, r2, r3, top uint64) {
 	// top * feC < 2^68: two limbs.

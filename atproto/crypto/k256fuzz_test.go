@@ -127,6 +127,10 @@ func checkFieldOps(a, b *[32]byte, small uint64) string {
 	if w := new(big.Int).Mul(ba, new(big.Int).SetUint64(small)); !eq(&z, w) {
 		return fail("dispatch", "mulSmall", &z, w)
 	}
+	feHalf(&z, &fa)
+	if twice := new(big.Int).Lsh(feToBig(&z), 1); modP(twice).Cmp(modP(new(big.Int).Set(ba))) != 0 {
+		return fail("generic", "half", &z, new(big.Int).Rsh(ba, 1))
+	}
 	feNormalize(&z, &fa)
 	if w := modP(new(big.Int).Set(ba)); feToBig(&z).Cmp(w) != 0 {
 		return fail("dispatch", "normalize", &z, w)

@@ -65,34 +65,30 @@ var k256G = affinePoint{
 	y: fe{0x9c47d08ffb10d4b8, 0xfd17b448a6855419, 0x5da4fbfc0e1108a8, 0x483ada7726a3c465},
 }
 
-// jacDouble sets r = 2p (a = 0 curve; dbl-2009-l).
+// jacDouble sets r = 2p, for p not at infinity (3M + 4S). Constant time.
+//
+// With x = X/Z^2, y = Y/Z^3, the tangent's slope is
+// 3x^2/(2y) = L/(YZ) for L = 3X^2/2, so taking Z3 = YZ and S = Y^2,
+// U = XS:
+//
+//	X3 = L^2 - 2U, Y3 = L(U - X3) - S^2, Z3 = YZ.
+//
+// (secp256k1 has no point of order two, so Y is never zero.)
 func jacDouble(r, p *jacPoint) {
-	var a, b, c, d, e, f, t fe
-	feSqr(&a, &p.x)     // A = X^2
-	feSqr(&b, &p.y)     // B = Y^2
-	feSqr(&c, &b)       // C = B^2
-	feAdd(&t, &p.x, &b) // X + B
-	feSqr(&t, &t)
-	feSub(&t, &t, &a)
-	feSub(&t, &t, &c)
-	feAdd(&d, &t, &t)     // D = 2((X+B)^2 - A - C)
-	feMulSmall(&e, &a, 3) // E = 3A
-	feSqr(&f, &e)         // F = E^2
-
-	var z3 fe
+	var l, s, u, t, x3, y3, z3 fe
+	feSqr(&t, &p.x)
+	feHalf(&l, &t)
+	feAdd(&l, &l, &t)
+	feSqr(&s, &p.y)
+	feMul(&u, &p.x, &s)
+	feSqr(&x3, &l)
+	feSub(&x3, &x3, &u)
+	feSub(&x3, &x3, &u)
+	feSub(&t, &u, &x3)
+	feMul(&y3, &l, &t)
+	feSqr(&t, &s)
+	feSub(&y3, &y3, &t)
 	feMul(&z3, &p.y, &p.z)
-	feAdd(&z3, &z3, &z3) // Z3 = 2YZ
-
-	var x3 fe
-	feSub(&x3, &f, &d)
-	feSub(&x3, &x3, &d) // X3 = F - 2D
-
-	var y3 fe
-	feSub(&t, &d, &x3)
-	feMul(&y3, &e, &t)
-	feMulSmall(&c, &c, 8)
-	feSub(&y3, &y3, &c) // Y3 = E(D - X3) - 8C
-
 	r.x, r.y, r.z = x3, y3, z3
 }
 

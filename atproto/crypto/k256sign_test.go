@@ -128,6 +128,9 @@ func TestK256FieldArithmetic(t *testing.T) {
 		check(t, "neg", a, a, z, new(big.Int).Neg(a))
 		feMulSmall(&z, &fa, 21)
 		check(t, "mulSmall", a, a, z, new(big.Int).Mul(a, big.NewInt(21)))
+		feHalf(&z, &fa)
+		feAddGeneric(&z, &z, &z)
+		check(t, "2 half", a, a, z, a)
 		feNormalize(&z, &fa)
 		if limbsToBig(z).Cmp(new(big.Int).Mod(a, bigP)) != 0 {
 			t.Fatalf("normalize(%x) = %x", a, limbsToBig(z))
