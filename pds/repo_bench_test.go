@@ -15,7 +15,8 @@ import (
 // BenchmarkCreateRecord measures createRecord over HTTP: parallel clients
 // (GOMAXPROCS of them, times -cpu), each writing posts to an account of its
 // own, so that writes commit in parallel. Each write is one signed commit
-// and one fsync of the account's database. It reports writes per second.
+// made durable by the sequencer's group commit. It reports writes per
+// second.
 func BenchmarkCreateRecord(b *testing.B) {
 	p := newTestPDS(b, nil)
 	clients := runtime.GOMAXPROCS(0)

@@ -23,9 +23,9 @@ const (
 	like     = syntax.NSID("app.bsky.feed.like")
 )
 
-func openStore(t *testing.T, dir string, did syntax.DID) *Store {
+func openStore(t testing.TB, dir string, did syntax.DID) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), dir, did)
+	s, err := Open(context.Background(), dir, did)
 	if err != nil {
 		t.Fatal(err)
 	}
