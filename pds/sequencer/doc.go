@@ -29,8 +29,10 @@
 // others), reads their new rows, adds the pending Append events, and writes
 // everything in one transaction: one fsync for many accounts' writes. While
 // it writes, new notifications gather for the next batch, so batches grow
-// with the load. After the commit it calls Options.Publish for each event in
-// seq order, then wakes the callers of Flush and Append.
+// with the load; when the last batch held more than one event, the loop
+// also waits half a millisecond before the next, for more writers to join
+// it. After the commit it calls Options.Publish for each event in seq
+// order, then wakes the callers of Submit, Flush and Append.
 //
 // # Exactly once
 //

@@ -32,6 +32,9 @@ func (s *Sequencer) run() {
 		}
 		work := s.hasWork()
 		if work && !time.Now().Before(notBefore) {
+			if s.lastBatch > 1 && s.tune.linger > 0 {
+				time.Sleep(s.tune.linger)
+			}
 			if err := s.batch(s.ctx); err != nil {
 				failures++
 				notBefore = time.Now().Add(backoff(s.tune, failures))
@@ -189,6 +192,7 @@ func (s *Sequencer) batch(ctx context.Context) error {
 			return fmt.Errorf("sequencer: write batch: %w", err)
 		}
 		s.next, s.lastTime = b.next, created
+		s.lastBatch = len(b.events)
 		s.gen++
 		s.latest.Store(last)
 		s.batches.Add(1)

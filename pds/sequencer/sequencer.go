@@ -82,6 +82,10 @@ type tuning struct {
 	closeTimeout  time.Duration // how long Close keeps draining
 	recoverChunk  int           // accounts Recover queues at a time
 	noAck         bool          // tests: never acknowledge
+	// linger is how long the loop waits before a batch when the previous
+	// one carried more than one event: under concurrent writes, a short
+	// wait lets more writers join the batch and share its fsync.
+	linger time.Duration
 }
 
 var defaultTuning = tuning{
@@ -99,6 +103,7 @@ var defaultTuning = tuning{
 	retryMax:      10 * time.Second,
 	closeTimeout:  10 * time.Second,
 	recoverChunk:  1024,
+	linger:        500 * time.Microsecond,
 }
 
 // Stats are counters of a Sequencer since it was opened, for metrics.
@@ -136,13 +141,14 @@ type Sequencer struct {
 	done chan struct{} // closed when the loop has exited
 
 	// Owned by the loop goroutine.
-	accts    map[syntax.DID]*acctState
-	unacked  map[syntax.DID]struct{}
-	delayed  map[syntax.DID]retry
-	next     int64 // the next seq
-	lastTime int64 // creation time of the newest event, Unix ms
-	gen      int64
-	stale    bool // the in-memory state must be reloaded before the next batch
+	accts     map[syntax.DID]*acctState
+	unacked   map[syntax.DID]struct{}
+	delayed   map[syntax.DID]retry
+	next      int64 // the next seq
+	lastTime  int64 // creation time of the newest event, Unix ms
+	gen       int64
+	stale     bool // the in-memory state must be reloaded before the next batch
+	lastBatch int  // events in the last batch written
 
 	ack *acker
 
