@@ -132,3 +132,19 @@ func BenchmarkSkipCommit(b *testing.B) {
 		}
 	})
 }
+
+func TestSkipCommitAllocatesNothing(t *testing.T) {
+	body := realCommitBody(t)
+	allocs := testing.AllocsPerRun(100, func() {
+		d := data.NewDecoder(body)
+		if err := d.Skip(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Skip over a #commit body makes %v allocations", allocs)
+	}
+}

@@ -352,6 +352,61 @@ func TestSkipMatchesReadAny(t *testing.T) {
 	}
 }
 
+func TestSkipErrors(t *testing.T) {
+	// Skip's errors say what and where, as ReadAny's do.
+	link := cborLink()
+	cases := []struct {
+		in   []byte
+		off  int
+		want string
+	}{
+		{cborHex(t, "82 01 f9 0000"), 2, "floats are not allowed (16-bit float)"},
+		{skipMap(cborText("$type"), skipMap(cborText("cid"), cborText(cborTestCID.String()), cborText("mimeType"), cborText("a"))), 0, "$type must be a string, not a blob"},
+		{skipMap(cborText("ref"), cborHex(t, "a0"), cborText("size"), cborHex(t, "01"), cborText("$type"), cborText("blob"), cborText("mimeType"), cborText("x")), 0, "blob: ref must be a link, not a map"},
+		{skipMap(cborText("ref"), link, cborText("size"), cborHex(t, "01"), cborText("$type"), cborText("blob")), 0, "blob: mimeType must be a string, not null"},
+		{skipMap(cborText("ref"), link, cborText("size"), cborHex(t, "41 00"), cborText("$type"), cborText("blob"), cborText("mimeType"), cborText("x")), 0, "blob: size must be an integer, not bytes"},
+		{skipMap(cborText("ref"), link, cborText("size"), cborHex(t, "38 63"), cborText("$type"), cborText("blob"), cborText("mimeType"), cborText("x")), 0, "blob: size -100 is negative"},
+		{skipMap(cborText("a"), cborHex(t, "01"), cborText("b"), cborHex(t, "01"), cborText("ref"), link, cborText("size"), cborHex(t, "01"), cborText("$type"), cborText("blob"), cborText("mimeType"), cborText("x")), 0, `blob: unexpected field "a"`},
+		{skipMap(cborText("x"), skipMap(cborText("$type"), cborHex(t, "60"))), 3, "$type must not be empty"},
+	}
+	for _, tc := range cases {
+		err := NewDecoder(tc.in).Skip()
+		ce, ok := err.(*CBORError)
+		if !ok || ce.Offset != tc.off || !strings.Contains(ce.Reason, tc.want) {
+			t.Errorf("%x: Skip gives %v; want %q at byte %d", tc.in, err, tc.want, tc.off)
+		}
+	}
+}
+
+func TestSkipAllocatesNothing(t *testing.T) {
+	post, err := MarshalCBOR(cborSamplePost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := MarshalCBOR(map[string]any{
+		"a": Blob{Ref: cborTestCID, MimeType: "image/png", Size: 1234},
+		"b": Blob{Ref: cborTestCID, MimeType: "image/png", Legacy: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"commit body": skipCommitBody(t), "post": post, "blobs": blobs} {
+		d := NewDecoder(in)
+		allocs := testing.AllocsPerRun(100, func() {
+			d.off, d.depth = 0, 0
+			if err := d.Skip(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: Skip makes %v allocations", name, allocs)
+		}
+		if d.Finish() != nil {
+			t.Errorf("%s: Skip stopped at %d of %d", name, d.off, len(in))
+		}
+	}
+}
+
 // skipFuzzSeeds returns the DAG-CBOR of the data-model vectors, when the
 // vector folder is there (the fuzz target must not be skipped without it):
 // the fixtures' own bytes, and the valid JSON documents encoded.
