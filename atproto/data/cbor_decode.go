@@ -486,10 +486,160 @@ func (d *Decoder) ReadBlob() (Blob, error) {
 	return b, nil
 }
 
-// Skip reads and discards one item, checking it as fully as ReadAny does.
+// Skip reads and discards one item. It accepts and rejects exactly what
+// ReadAny does, with the same errors, but builds nothing: it walks the
+// item in place and allocates only when it fails. (Where a "$type": "blob"
+// map has several unexpected fields, Skip names the first and ReadAny any
+// one of them.)
 func (d *Decoder) Skip() error {
-	_, err := d.ReadAny()
+	if d.off >= len(d.buf) {
+		return d.errorf(d.off, "unexpected end of input")
+	}
+	c := d.buf[d.off]
+	switch c >> 5 {
+	case majorUint, majorNegInt:
+		if c&0x1f < 24 {
+			d.off++
+			return nil
+		}
+		_, err := d.ReadInt()
+		return err
+	case majorText:
+		_, _, err := d.readText("a string")
+		return err
+	case majorMap:
+		return d.skipMap()
+	case majorArray:
+		return d.skipArray()
+	case majorBytes:
+		_, err := d.ReadBytesView()
+		return err
+	case majorTag:
+		_, _, err := d.readCID()
+		return err
+	}
+	switch c {
+	case cborNull, cborTrue, cborFalse:
+		d.off++
+		return nil
+	}
+	_, _, err := d.readHead() // makes the error for other major-7 items
 	return err
+}
+
+// skipArray is readArray without the slice.
+func (d *Decoder) skipArray() error {
+	start := d.off
+	n, err := d.ReadArrayHeader()
+	if err != nil {
+		return err
+	}
+	d.depth++
+	if d.depth > MaxDepth {
+		return d.errorf(start, "nesting deeper than %d", MaxDepth)
+	}
+	for i := 0; i < n; i++ {
+		if err := d.Skip(); err != nil {
+			return err
+		}
+	}
+	d.depth--
+	return nil
+}
+
+// skipMap is readMap without the map. It notes where the values of the
+// keys that checkType and blobFromMap look at begin, and once the whole
+// map has been read, as readMap does, makes the same checks on them.
+func (d *Decoder) skipMap() error {
+	start := d.off
+	n, err := d.ReadMapHeader()
+	if err != nil {
+		return err
+	}
+	d.depth++
+	if d.depth > MaxDepth {
+		return d.errorf(start, "nesting deeper than %d", MaxDepth)
+	}
+	// Offsets of the values of "$type", "ref", "mimeType" and "size", and
+	// of the first other key; -1 while absent.
+	typeOff, refOff, mimeOff, sizeOff, otherOff := -1, -1, -1, -1, -1
+	var prev []byte
+	for i := 0; i < n; i++ {
+		keyOff := d.off
+		k, err := d.ReadMapKey(prev)
+		if err != nil {
+			return err
+		}
+		switch string(k) {
+		case typeKey:
+			typeOff = d.off
+		case blobRef:
+			refOff = d.off
+		case blobMime:
+			mimeOff = d.off
+		case blobSize:
+			sizeOff = d.off
+		default:
+			if otherOff < 0 {
+				otherOff = keyOff
+			}
+		}
+		if err := d.Skip(); err != nil {
+			return err
+		}
+		prev = k
+	}
+	d.depth--
+	if typeOff < 0 {
+		// Without "$type" readMap only looks for the legacy blob form,
+		// which cannot fail: a map without its exact shape stays a map.
+		return nil
+	}
+	// checkType.
+	if d.buf[typeOff]>>5 != majorText {
+		return d.errorf(start, "$type must be a string, not %s", d.kindAt(typeOff))
+	}
+	if d.buf[typeOff] == 0x60 {
+		return d.errorf(start, "$type must not be empty")
+	}
+	// blobFromMap, for "$type": "blob". The string was read above, so its
+	// header is minimal: "blob" can only be 0x64 and four bytes.
+	if d.buf[typeOff] != 0x60+byte(len(blobType)) || string(d.buf[typeOff+1:typeOff+1+len(blobType)]) != blobType {
+		return nil
+	}
+	if refOff < 0 || d.buf[refOff]>>5 != majorTag { // every tag read is a link
+		return d.errorf(start, "blob: ref must be a link, not %s", d.kindAt(refOff))
+	}
+	if mimeOff < 0 || d.buf[mimeOff]>>5 != majorText {
+		return d.errorf(start, "blob: mimeType must be a string, not %s", d.kindAt(mimeOff))
+	}
+	if sizeOff < 0 || (d.buf[sizeOff]>>5 != majorUint && d.buf[sizeOff]>>5 != majorNegInt) {
+		return d.errorf(start, "blob: size must be an integer, not %s", d.kindAt(sizeOff))
+	}
+	if d.buf[sizeOff]>>5 == majorNegInt {
+		size, _ := (&Decoder{buf: d.buf, off: sizeOff}).ReadInt()
+		return d.errorf(start, "blob: size %d is negative", size)
+	}
+	if otherOff >= 0 {
+		k, _ := (&Decoder{buf: d.buf, off: otherOff}).ReadMapKey(nil)
+		return d.errorf(start, "blob: unexpected field %q", k)
+	}
+	return nil
+}
+
+// kindAt names, as kindName does for the value ReadAny makes of it, the
+// item at off, which has been read without error; off -1 stands for an
+// absent value, which kindName sees as nil. It is for errors only: it
+// decodes the item again.
+func (d *Decoder) kindAt(off int) string {
+	if off < 0 {
+		return kindName(nil)
+	}
+	v, err := (&Decoder{buf: d.buf, off: off}).ReadAny()
+	if err != nil {
+		return d.describe(off)
+	}
+	return kindName(v)
 }
 
 // ReadAny reads one item of any kind into the generic data model:
