@@ -39,19 +39,36 @@ type stmtCache struct {
 
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, errors.New("sqldb: database is closed")
 	}
 	if st, ok := c.stmts[query]; ok {
+		c.mu.Unlock()
 		return st, nil
 	}
-	if len(c.stmts) >= maxCachedStmts {
+	full := len(c.stmts) >= maxCachedStmts
+	c.mu.Unlock()
+	if full {
 		return nil, errStmtCacheFull
 	}
+	// Prepare without holding mu: on SQLite the prepare waits for the
+	// writer's only connection, and the transaction holding it may need
+	// mu (txStmt) before it can give the connection back.
 	st, err := c.pool.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: prepare: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		st.Close()
+		return nil, errors.New("sqldb: database is closed")
+	}
+	if prev, ok := c.stmts[query]; ok {
+		// Prepared meanwhile by another caller.
+		st.Close()
+		return prev, nil
 	}
 	if c.stmts == nil {
 		c.stmts = map[string]*sql.Stmt{}
