@@ -84,7 +84,8 @@ type Journal struct {
 // OpenJournal opens the journal file at path for appending, creating it
 // (and its directory) if it does not exist. A journal left by an earlier
 // process that was neither rolled back nor discarded is appended to: its
-// records still describe writes that were never synced.
+// records still describe writes that were never synced. A last record that
+// process left cut short is removed first.
 func OpenJournal(path string) (*Journal, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -115,6 +116,20 @@ func OpenJournal(path string) (*Journal, error) {
 		if _, err := f.ReadAt(head, 0); err != nil || string(head) != journalMagic {
 			f.Close()
 			return nil, fmt.Errorf("faultvfs: %s is not a faultvfs journal", abs)
+		}
+		// The process that wrote it may have died in the middle of a
+		// record (a crash without a power loss, the journal going on):
+		// cut that record off, so that it does not end up in the middle.
+		_, end, torn, err := decodeJournalEnd(f, st.Size())
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if torn {
+			if err := f.Truncate(end); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("faultvfs: cut the torn record off the journal: %w", err)
+			}
 		}
 	}
 	return &Journal{

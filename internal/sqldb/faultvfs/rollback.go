@@ -110,56 +110,63 @@ var errCorrupt = errors.New("faultvfs: corrupt journal")
 // record cut short is reported as torn, not as an error: the writer died
 // while appending it.
 func decodeJournal(r io.ReaderAt, size int64) (recs []record, torn bool, err error) {
+	recs, _, torn, err = decodeJournalEnd(r, size)
+	return recs, torn, err
+}
+
+// decodeJournalEnd is decodeJournal that also returns where the last whole
+// record ends (after the header when there is none).
+func decodeJournalEnd(r io.ReaderAt, size int64) (recs []record, end int64, torn bool, err error) {
 	head := make([]byte, len(journalMagic))
 	n, err := r.ReadAt(head, 0)
 	if n < len(head) {
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, false, fmt.Errorf("faultvfs: read journal: %w", err)
+			return nil, 0, false, fmt.Errorf("faultvfs: read journal: %w", err)
 		}
 		if strings.HasPrefix(journalMagic, string(head[:n])) {
-			return nil, n > 0, nil
+			return nil, 0, n > 0, nil
 		}
-		return nil, false, fmt.Errorf("%w: bad header", errCorrupt)
+		return nil, 0, false, fmt.Errorf("%w: bad header", errCorrupt)
 	}
 	if string(head) != journalMagic {
-		return nil, false, fmt.Errorf("%w: bad header", errCorrupt)
+		return nil, 0, false, fmt.Errorf("%w: bad header", errCorrupt)
 	}
 	off := int64(len(journalMagic))
 	var frame [8]byte
 	var payload []byte
 	for off < size {
 		if size-off < int64(len(frame)) {
-			return recs, true, nil
+			return recs, off, true, nil
 		}
 		if _, err := r.ReadAt(frame[:], off); err != nil {
-			return nil, false, fmt.Errorf("faultvfs: read journal: %w", err)
+			return nil, 0, false, fmt.Errorf("faultvfs: read journal: %w", err)
 		}
 		plen := int64(binary.LittleEndian.Uint32(frame[0:4]))
 		if plen == 0 || plen > maxRecord {
-			return nil, false, fmt.Errorf("%w: record at %d has length %d", errCorrupt, off, plen)
+			return nil, 0, false, fmt.Errorf("%w: record at %d has length %d", errCorrupt, off, plen)
 		}
 		start := off + int64(len(frame))
 		if size-start < plen {
-			return recs, true, nil
+			return recs, off, true, nil
 		}
 		if int64(cap(payload)) < plen {
 			payload = make([]byte, plen)
 		}
 		payload = payload[:plen]
 		if _, err := r.ReadAt(payload, start); err != nil {
-			return nil, false, fmt.Errorf("faultvfs: read journal: %w", err)
+			return nil, 0, false, fmt.Errorf("faultvfs: read journal: %w", err)
 		}
 		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(frame[4:8]) {
-			return nil, false, fmt.Errorf("%w: record at %d fails its checksum", errCorrupt, off)
+			return nil, 0, false, fmt.Errorf("%w: record at %d fails its checksum", errCorrupt, off)
 		}
 		rec, err := parseRecord(payload, start)
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: record at %d: %v", errCorrupt, off, err)
+			return nil, 0, false, fmt.Errorf("%w: record at %d: %v", errCorrupt, off, err)
 		}
 		recs = append(recs, rec)
 		off = start + plen
 	}
-	return recs, false, nil
+	return recs, off, false, nil
 }
 
 // parseRecord decodes one payload that starts at offset base in the journal.
