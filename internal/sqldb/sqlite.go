@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -91,12 +92,24 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 	}
 	// Create the file ourselves so that it gets mode 0600; SQLite gives its
 	// -wal and -shm files the mode of the database file.
+	_, statErr := os.Stat(abs)
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open database file: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("sqldb: open database file: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file is durable only once its directory entry is: sync
+		// the directory, and its parent in case the directory is new too,
+		// so that a power loss cannot take the file that later fsyncs
+		// made durable.
+		for _, d := range []string{filepath.Dir(abs), filepath.Dir(filepath.Dir(abs))} {
+			if err := syncDir(d); err != nil {
+				return nil, fmt.Errorf("sqldb: sync database directory: %w", err)
+			}
+		}
 	}
 
 	common := []string{
@@ -148,6 +161,19 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 
 	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs, sync: sync,
 		writerStmts: &stmtCache{pool: writer}, readerStmts: &stmtCache{pool: reader}}, nil
+}
+
+// syncDir fsyncs a directory.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // sqliteDSN builds a modernc.org/sqlite DSN: a file: URI (so that any
