@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/repo"
@@ -38,17 +37,46 @@ type actors struct {
 	// open the same file twice.
 	opening map[syntax.DID]chan struct{}
 
-	// closeFailed is set once a store failed to close cleanly: what it
-	// held may not be durable, so the durable mark must stay where it is
-	// (see syncStores) until the next start replays from it.
-	closeFailed atomic.Bool
+	// closeFailed holds the accounts whose store failed to close cleanly
+	// (guarded by mu): what they held may not be durable, so the durable
+	// mark must not move until they have been reopened and synced (see
+	// syncStores).
+	closeFailed map[syntax.DID]struct{}
 }
 
 // closeStore closes st, which syncs it first, and remembers a failure.
+// a.mu is held.
 func (a *actors) closeStore(st *actorstore.Store) {
 	if err := st.Close(); err != nil {
-		a.closeFailed.Store(true)
+		if a.closeFailed == nil {
+			a.closeFailed = make(map[syntax.DID]struct{})
+		}
+		a.closeFailed[st.DID()] = struct{}{}
 	}
+}
+
+// takeCloseFailed returns and forgets the accounts whose store failed to
+// close.
+func (a *actors) takeCloseFailed() []syntax.DID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]syntax.DID, 0, len(a.closeFailed))
+	for did := range a.closeFailed {
+		out = append(out, did)
+	}
+	clear(a.closeFailed)
+	return out
+}
+
+// noteCloseFailed puts did back among the accounts whose store failed to
+// close.
+func (a *actors) noteCloseFailed(did syntax.DID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closeFailed == nil {
+		a.closeFailed = make(map[syntax.DID]struct{})
+	}
+	a.closeFailed[did] = struct{}{}
 }
 
 type actorEntry struct {

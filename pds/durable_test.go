@@ -2,7 +2,12 @@ package pds
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/welkin-atproto/welkin/atproto/syntax"
+	"github.com/welkin-atproto/welkin/pds/actorstore"
 )
 
 // syncStores makes the written account databases durable and moves the
@@ -31,15 +36,33 @@ func TestSyncStoresMovesDurableMark(t *testing.T) {
 		t.Fatalf("accounts still unsynced after syncStores: %v", left)
 	}
 
-	// A new event, then a failed close: the mark stays.
+	// A new event, then a store that failed to close and cannot be
+	// reopened: the mark stays. Once it can be, the mark moves.
 	if err := s.emitIdentity(ctx, did, "marked.test"); err != nil {
 		t.Fatal(err)
 	}
-	s.actors.closeFailed.Store(true)
+	ghost := syntax.DID("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+	if err := os.MkdirAll(actorstore.Dir(s.actors.dir, ghost), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the database file should be: opening fails.
+	if err := os.MkdirAll(filepath.Join(actorstore.Dir(s.actors.dir, ghost), actorstore.FileName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.actors.noteCloseFailed(ghost)
 	if err := s.syncStores(ctx); err == nil {
-		t.Fatal("syncStores after a failed close succeeded")
+		t.Fatal("syncStores with a store that failed to close and cannot be reopened succeeded")
 	}
 	if mark, err := s.seq.DurableMark(ctx); err != nil || mark != latest {
 		t.Fatalf("durable mark %d (%v) after a failed close, want it kept at %d", mark, err, latest)
+	}
+	if err := os.RemoveAll(actorstore.Dir(s.actors.dir, ghost)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.syncStores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mark, err := s.seq.DurableMark(ctx); err != nil || mark <= latest {
+		t.Fatalf("durable mark %d (%v) once the failed store is gone, want it past %d", mark, err, latest)
 	}
 }

@@ -121,6 +121,13 @@ func (s *Server) collectBlobGarbage(ctx context.Context, st *actorstore.Store) e
 		if err != nil || len(cids) == 0 {
 			return err
 		}
+		// The commit that freed them may not be durable yet (its event
+		// may still be on its way to the log): make it so before the
+		// bytes go, or a power loss could bring back a record whose blob
+		// is gone.
+		if err := st.Sync(ctx); err != nil {
+			return err
+		}
 		if err := s.blobs.Delete(ctx, st.DID(), cids...); err != nil {
 			return fmt.Errorf("pds: delete unreferenced blobs: %w", err)
 		}

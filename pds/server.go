@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			return st, release, nil
+			return unsyncedOutbox{st, &s.unsynced}, release, nil
 		},
 		Publish: func(ev stream.Event) {
 			if p := live.Load(); p != nil {

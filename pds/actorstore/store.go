@@ -494,6 +494,13 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 	return id, nil
 }
 
+// RaiseOutboxIDs makes the next outbox row's ID higher than floor, the
+// highest ID the sequencer has taken from this store: after a power loss
+// took rows it had taken, new rows must not reuse their IDs.
+func (s *Store) RaiseOutboxIDs(ctx context.Context, floor int64) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error { return s.raiseOutboxIDs(ctx, tx, floor) })
+}
+
 // raiseOutboxIDs makes the next outbox row's ID higher than floor.
 func (s *Store) raiseOutboxIDs(ctx context.Context, tx *sql.Tx, floor int64) error {
 	// sqlite_sequence holds the highest ID an AUTOINCREMENT table has

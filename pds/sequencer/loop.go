@@ -231,6 +231,10 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 		s.ack.cancel(did)
 		b.resets = append(b.resets, did)
 		cursor = 0
+		// Rows handed over before the reset belong to the old database;
+		// only the new one's outbox counts now.
+		r.offered = nil
+		r.drain = true
 	}
 	b.resetWs = append(b.resetWs, r.resets...)
 	if !r.drain && len(r.offered) > 0 && !s.takeOffered(b, did, cursor, r.offered) {
