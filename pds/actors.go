@@ -37,29 +37,29 @@ type actors struct {
 	// open the same file twice.
 	opening map[syntax.DID]chan struct{}
 
-	// closeFailed holds the accounts whose store failed to close cleanly
-	// (guarded by mu): what they held may not be durable, so the durable
-	// mark must not move until they have been reopened and synced (see
-	// syncStores).
+	// closeFailed holds the accounts whose store failed to close cleanly:
+	// what they held may not be durable, so the durable mark must not move
+	// until they have been reopened and synced (see syncStores). Guarded
+	// by failMu, which closers take without mu.
+	failMu      sync.Mutex
 	closeFailed map[syntax.DID]struct{}
+	// closing is held for reading while stores taken out of the cache are
+	// being closed, outside mu (see waitCloses).
+	closing sync.RWMutex
 }
 
 // closeStore closes st, which syncs it first, and remembers a failure.
-// a.mu is held.
 func (a *actors) closeStore(st *actorstore.Store) {
 	if err := st.Close(); err != nil {
-		if a.closeFailed == nil {
-			a.closeFailed = make(map[syntax.DID]struct{})
-		}
-		a.closeFailed[st.DID()] = struct{}{}
+		a.noteCloseFailed(st.DID())
 	}
 }
 
 // takeCloseFailed returns and forgets the accounts whose store failed to
 // close.
 func (a *actors) takeCloseFailed() []syntax.DID {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
 	out := make([]syntax.DID, 0, len(a.closeFailed))
 	for did := range a.closeFailed {
 		out = append(out, did)
@@ -71,8 +71,8 @@ func (a *actors) takeCloseFailed() []syntax.DID {
 // noteCloseFailed puts did back among the accounts whose store failed to
 // close.
 func (a *actors) noteCloseFailed(did syntax.DID) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
 	if a.closeFailed == nil {
 		a.closeFailed = make(map[syntax.DID]struct{})
 	}
@@ -134,8 +134,9 @@ func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, fu
 		}
 		e := &actorEntry{st: st, refs: 1}
 		a.open[did] = e
-		a.evictLocked()
+		evicted := a.evictLocked()
 		a.mu.Unlock()
+		a.closeStores(evicted)
 		return st, a.releaser(did, e), nil
 	}
 }
@@ -160,39 +161,70 @@ func (a *actors) releaser(did syntax.DID, e *actorEntry) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			var evicted []*actorstore.Store
 			a.mu.Lock()
-			defer a.mu.Unlock()
 			e.refs--
 			if e.refs == 0 && a.open[did] == e {
 				e.idleSince = time.Now()
 				e.elem = a.lru.PushFront(did)
-				a.evictLocked()
+				evicted = a.evictLocked()
 			}
+			a.mu.Unlock()
+			a.closeStores(evicted)
 		})
 	}
 }
 
-// evictLocked closes idle stores beyond the limit.
-func (a *actors) evictLocked() {
+// evictLocked takes idle stores beyond the limit out of the cache and
+// returns them; the caller closes them (closeStores) once a.mu is
+// released.
+func (a *actors) evictLocked() []*actorstore.Store {
+	var out []*actorstore.Store
 	for len(a.open) > a.limit {
 		back := a.lru.Back()
 		if back == nil {
-			return
+			break
 		}
 		did := back.Value.(syntax.DID)
 		a.lru.Remove(back)
 		e := a.open[did]
 		delete(a.open, did)
-		a.closeStore(e.st)
+		out = append(out, e.st)
 	}
+	if len(out) > 0 {
+		a.closing.RLock() // released by closeStores
+	}
+	return out
+}
+
+// closeStores closes stores evictLocked or closeIdle took out of the
+// cache, without a.mu: a Close syncs and checkpoints, and every lookup
+// would wait for it.
+func (a *actors) closeStores(sts []*actorstore.Store) {
+	if len(sts) == 0 {
+		return
+	}
+	defer a.closing.RUnlock()
+	for _, st := range sts {
+		if err := st.Close(); err != nil {
+			a.noteCloseFailed(st.DID())
+		}
+	}
+}
+
+// waitCloses returns once every close that started before the call is
+// over, so that a store no longer in the cache is known to be synced (or
+// noted in closeFailed).
+func (a *actors) waitCloses() {
+	a.closing.Lock()
+	a.closing.Unlock()
 }
 
 // closeIdle closes the stores that nobody has used since before cutoff,
 // and returns how many it closed.
 func (a *actors) closeIdle(cutoff time.Time) int {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
+	var idle []*actorstore.Store
 	for back := a.lru.Back(); back != nil; back = a.lru.Back() {
 		did := back.Value.(syntax.DID)
 		e := a.open[did]
@@ -201,10 +233,14 @@ func (a *actors) closeIdle(cutoff time.Time) int {
 		}
 		a.lru.Remove(back)
 		delete(a.open, did)
-		a.closeStore(e.st)
-		n++
+		idle = append(idle, e.st)
 	}
-	return n
+	if len(idle) > 0 {
+		a.closing.RLock() // released by closeStores
+	}
+	a.mu.Unlock()
+	a.closeStores(idle)
+	return len(idle)
 }
 
 // openCount returns how many stores are open.

@@ -1,10 +1,12 @@
 package pds
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 )
 
@@ -52,5 +54,39 @@ func TestActorsCloseIdle(t *testing.T) {
 	release3()
 	if n := a.closeIdle(time.Now().Add(time.Second)); n != 2 {
 		t.Errorf("closeIdle after release closed %d stores, want 2", n)
+	}
+}
+
+// TestActorsEvictOutsideLock checks that stores evicted beyond the limit
+// are closed (synced) by the time waitCloses returns, and that the cache
+// stays usable while they close.
+func TestActorsEvictOutsideLock(t *testing.T) {
+	a := newActors(t.TempDir())
+	a.limit = 2
+	t.Cleanup(a.closeAll)
+	ctx := t.Context()
+	did := func(i int) syntax.DID { return syntax.DID(fmt.Sprintf("did:plc:%024d", i)) }
+	var first interface {
+		Head(context.Context) (data.CID, string, bool, error)
+	}
+	for i := range 5 {
+		st, release, err := a.get(ctx, did(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = st
+		}
+		release()
+	}
+	a.waitCloses()
+	if n := a.openCount(); n != 2 {
+		t.Fatalf("%d stores open with a limit of 2", n)
+	}
+	if _, _, _, err := first.Head(ctx); err == nil {
+		t.Fatal("the first store, evicted, still answers: it was not closed")
+	}
+	if failed := a.takeCloseFailed(); len(failed) != 0 {
+		t.Fatalf("evicted stores failed to close: %v", failed)
 	}
 }

@@ -117,7 +117,9 @@ func (s *Server) syncStores(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	// Stores that failed to close: reopen and sync them.
+	// A store not open any more was synced by its Close, once that is
+	// over; stores that failed to close are reopened and synced.
+	s.actors.waitCloses()
 	for _, did := range s.actors.takeCloseFailed() {
 		if !s.actors.exists(did) {
 			continue // deleted since
