@@ -21,37 +21,41 @@ func (s *Server) startBackground(ctx context.Context) {
 		}
 	})
 	s.goBackground(func() {
-		t := time.NewTicker(actorIdle / 4)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.actors.closeIdle(time.Now().Add(-actorIdle))
-			}
-		}
+		every(ctx, actorIdle/4, func() { s.actors.closeIdle(time.Now().Add(-actorIdle)) })
 	})
 	s.goBackground(func() { s.trim.Run(ctx, memtrim.DefaultQuiet) })
-	s.goBackground(func() { s.runStoreSync(ctx) })
 	s.goBackground(func() {
-		t := time.NewTicker(10 * time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				now := s.cfg.Now()
-				if err := s.blobs.CleanTemp(ctx, now.Add(-tempBlobTTL)); err != nil && ctx.Err() == nil {
-					s.log.Warn("pds: cleaning temporary blobs", "err", err)
-				}
-				if err := s.accounts.DeleteExpiredRefreshTokens(ctx, now); err != nil && ctx.Err() == nil {
-					s.log.Warn("pds: deleting expired refresh tokens", "err", err)
-				}
+		every(ctx, storeSyncEvery, func() {
+			if err := s.syncStores(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("pds: making account databases durable", "err", err)
 			}
-		}
+		})
 	})
+	s.goBackground(func() {
+		every(ctx, 10*time.Minute, func() {
+			now := s.cfg.Now()
+			if err := s.blobs.CleanTemp(ctx, now.Add(-tempBlobTTL)); err != nil && ctx.Err() == nil {
+				s.log.Warn("pds: cleaning temporary blobs", "err", err)
+			}
+			if err := s.accounts.DeleteExpiredRefreshTokens(ctx, now); err != nil && ctx.Err() == nil {
+				s.log.Warn("pds: deleting expired refresh tokens", "err", err)
+			}
+		})
+	})
+}
+
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // recoverOutboxes hands every account to the sequencer, which sequences

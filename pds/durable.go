@@ -140,22 +140,6 @@ func (s *Server) syncStores(ctx context.Context) error {
 	return s.seq.SetDurableMark(ctx, latest)
 }
 
-// runStoreSync runs syncStores every storeSyncEvery until ctx ends.
-func (s *Server) runStoreSync(ctx context.Context) {
-	t := time.NewTicker(storeSyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.syncStores(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("pds: making account databases durable", "err", err)
-			}
-		}
-	}
-}
-
 // replayLog restores into the account databases the commits whose events
 // are in the log above the durable mark but which the databases lost (a
 // power loss), then makes every database with a commit event above the

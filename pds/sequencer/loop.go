@@ -282,19 +282,25 @@ func (s *Sequencer) takeOffered(b *batch, did syntax.DID, cursor int64, rows []a
 		return true
 	}
 	for _, row := range rows {
-		f, err := encodeEvent(did, row.Kind, row.Body, b.next)
-		if err != nil {
-			b.skipped++
-			s.lg.Error("skipping an outbox row that is not a valid event", "did", did, "id", row.ID, "rev", row.Rev, "err", err)
-			continue
-		}
-		b.events = append(b.events, logEvent{seq: b.next, did: did, kind: row.Kind, frame: f})
-		b.bytes += len(f)
-		b.next++
+		s.addRow(b, did, row)
 	}
 	b.cursors[did] = rows[len(rows)-1].ID
 	s.offeredTaken.Add(int64(len(rows)))
 	return true
+}
+
+// addRow adds the event of one outbox row of did to b, at the next seq,
+// or counts the row as skipped when it is not a valid event.
+func (s *Sequencer) addRow(b *batch, did syntax.DID, row actorstore.OutboxRow) {
+	f, err := encodeEvent(did, row.Kind, row.Body, b.next)
+	if err != nil {
+		b.skipped++
+		s.lg.Error("skipping an outbox row that is not a valid event", "did", did, "id", row.ID, "rev", row.Rev, "err", err)
+		return
+	}
+	b.events = append(b.events, logEvent{seq: b.next, did: did, kind: row.Kind, frame: f})
+	b.bytes += len(f)
+	b.next++
 }
 
 // drain reads did's outbox rows above cursor into b and reports whether it
@@ -337,15 +343,7 @@ func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor 
 			}
 			cursor = row.ID
 			n++
-			f, err := encodeEvent(did, row.Kind, row.Body, b.next)
-			if err != nil {
-				b.skipped++
-				s.lg.Error("skipping an outbox row that is not a valid event", "did", did, "id", row.ID, "rev", row.Rev, "err", err)
-				continue
-			}
-			b.events = append(b.events, logEvent{seq: b.next, did: did, kind: row.Kind, frame: f})
-			b.bytes += len(f)
-			b.next++
+			s.addRow(b, did, row)
 		}
 		if len(rows) < want {
 			delete(s.delayed, did)

@@ -307,24 +307,7 @@ func TestPowerLossLosesUnsynced(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "t.db")
 	journal := filepath.Join(dir, "journal")
-	c := startChild(t, modeOff, dbPath, journal)
-	c.waitFor(t, "done", func(_ int, done bool) bool { return done })
-	if n := len(c.kill()); n != offTotal {
-		t.Fatalf("%d commits acknowledged, want %d", n, offTotal)
-	}
-	res, err := Rollback(journal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := readRows(t, dbPath)
-	for id := int64(1); id <= offSynced; id++ {
-		if !ids[id] {
-			t.Errorf("row %d, committed with synchronous=FULL, lost", id)
-		}
-	}
-	if len(ids) != offSynced {
-		t.Errorf("%d rows after the power loss, want the %d synced ones (rollback %+v)", len(ids), offSynced, res)
-	}
+	res := powerLossKeepsSynced(t, modeOff, dbPath, journal, "committed with synchronous=FULL")
 	if res.Undone == 0 {
 		t.Errorf("nothing undone: %+v", res)
 	}
@@ -334,7 +317,7 @@ func TestPowerLossLosesUnsynced(t *testing.T) {
 	dir = t.TempDir()
 	dbPath = filepath.Join(dir, "t.db")
 	journal = filepath.Join(dir, "journal")
-	c = startChild(t, modeOff, dbPath, journal)
+	c := startChild(t, modeOff, dbPath, journal)
 	c.waitFor(t, "done", func(_ int, done bool) bool { return done })
 	c.kill()
 	if err := Discard(journal); err != nil {
@@ -345,15 +328,12 @@ func TestPowerLossLosesUnsynced(t *testing.T) {
 	}
 }
 
-// TestPowerLossDurableTx checks sqldb.DurableTx on a database opened with
-// synchronous=NORMAL: after a power loss its row and every row committed
-// before it are there, and the plain commits after it are not (they were
-// never synced; if they were, the test would not show what DurableTx adds).
-func TestPowerLossDurableTx(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "t.db")
-	journal := filepath.Join(dir, "journal")
-	c := startChild(t, modeDurable, dbPath, journal)
+// powerLossKeepsSynced runs a child in mode (modeOff or modeDurable) to
+// the end, cuts the power, and checks that exactly the first offSynced
+// rows, the synced ones (described by synced), survived.
+func powerLossKeepsSynced(t *testing.T, mode, dbPath, journal, synced string) Result {
+	t.Helper()
+	c := startChild(t, mode, dbPath, journal)
 	c.waitFor(t, "done", func(_ int, done bool) bool { return done })
 	if n := len(c.kill()); n != offTotal {
 		t.Fatalf("%d commits acknowledged, want %d:\n%s", n, offTotal, c.stderr)
@@ -365,12 +345,24 @@ func TestPowerLossDurableTx(t *testing.T) {
 	ids := readRows(t, dbPath)
 	for id := int64(1); id <= offSynced; id++ {
 		if !ids[id] {
-			t.Errorf("row %d, committed before or by the durable transaction, lost", id)
+			t.Errorf("row %d, %s, lost", id, synced)
 		}
 	}
 	if len(ids) != offSynced {
-		t.Errorf("%d rows after the power loss, want %d (rollback %+v)", len(ids), offSynced, res)
+		t.Errorf("%d rows after the power loss, want the %d synced ones (rollback %+v)", len(ids), offSynced, res)
 	}
+	return res
+}
+
+// TestPowerLossDurableTx checks sqldb.DurableTx on a database opened with
+// synchronous=NORMAL: after a power loss its row and every row committed
+// before it are there, and the plain commits after it are not (they were
+// never synced; if they were, the test would not show what DurableTx adds).
+func TestPowerLossDurableTx(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "t.db")
+	journal := filepath.Join(dir, "journal")
+	powerLossKeepsSynced(t, modeDurable, dbPath, journal, "committed before or by the durable transaction")
 }
 
 // TestVFSInProcess opens a database through a registered (not default)
