@@ -206,9 +206,7 @@ func (a *actors) closeStores(sts []*actorstore.Store) {
 	}
 	defer a.closing.RUnlock()
 	for _, st := range sts {
-		if err := st.Close(); err != nil {
-			a.noteCloseFailed(st.DID())
-		}
+		a.closeStore(st)
 	}
 }
 

@@ -285,7 +285,7 @@ func (s *Sequencer) takeOffered(b *batch, did syntax.DID, cursor int64, rows []a
 		s.addRow(b, did, row)
 	}
 	b.cursors[did] = rows[len(rows)-1].ID
-	s.offeredTaken.Add(int64(len(rows)))
+	s.handed.Add(int64(len(rows)))
 	return true
 }
 

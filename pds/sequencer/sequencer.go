@@ -158,7 +158,7 @@ type Sequencer struct {
 	skipped       atomic.Int64
 	failedBatches atomic.Int64
 	drainErrors   atomic.Int64
-	offeredTaken  atomic.Int64
+	handed        atomic.Int64
 	pruned        atomic.Int64
 
 	closeOnce sync.Once
@@ -185,6 +185,17 @@ type request struct {
 type waiter struct {
 	done chan struct{}
 	err  error
+}
+
+// wait returns the waiter's outcome once it is finished, or ctx's error
+// if ctx ends first.
+func (w *waiter) wait(ctx context.Context) error {
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (w *waiter) finish(err error) {
@@ -373,14 +384,7 @@ func (s *Sequencer) Submit(did syntax.DID, row actorstore.OutboxRow) func(contex
 	r.waiters = append(r.waiters, w)
 	s.mu.Unlock()
 	s.signal()
-	return func(ctx context.Context) error {
-		select {
-		case <-w.done:
-			return w.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return w.wait
 }
 
 // Flush waits until every outbox row of did written before the call is in
@@ -391,12 +395,7 @@ func (s *Sequencer) Flush(ctx context.Context, did syntax.DID) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-w.done:
-		return w.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.wait(ctx)
 }
 
 // Recover sequences what is pending in the outboxes of dids: on start, the
@@ -523,7 +522,7 @@ func (s *Sequencer) Stats() Stats {
 		Skipped:         s.skipped.Load(),
 		FailedBatches:   s.failedBatches.Load(),
 		DrainErrors:     s.drainErrors.Load(),
-		Handed:          s.offeredTaken.Load(),
+		Handed:          s.handed.Load(),
 		Acks:            s.ack.acks.Load(),
 		Pruned:          s.pruned.Load(),
 		PendingAccounts: pending,
