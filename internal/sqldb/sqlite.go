@@ -14,6 +14,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/welkin-atproto/welkin/internal/sqldb/walbatch"
 )
 
 // parseSQLiteURL takes the path and the options out of a sqlite: URL:
@@ -112,6 +114,12 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		}
 	}
 
+	// Every connection goes through walbatch's VFS over the default one
+	// (which a test may have made a fault-injecting VFS).
+	vfs, err := walbatch.Register()
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: %w", err)
+	}
 	common := []string{
 		fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()),
 		"foreign_keys(1)",
@@ -120,7 +128,7 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 	if cfg.CacheKiB > 0 {
 		common = append(common, fmt.Sprintf("cache_size(-%d)", cfg.CacheKiB))
 	}
-	writer, err := sql.Open("sqlite", sqliteDSN(abs, common, "immediate"))
+	writer, err := sql.Open("sqlite", sqliteDSN(abs, vfs, common, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open SQLite: %w", err)
 	}
@@ -141,7 +149,7 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: open SQLite %s: journal_mode is %q, WAL could not be enabled", abs, mode)
 	}
 
-	reader, err := sql.Open("sqlite", sqliteDSN(abs, append(common, "query_only(1)"), ""))
+	reader, err := sql.Open("sqlite", sqliteDSN(abs, vfs, append(common, "query_only(1)"), ""))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqldb: open SQLite: %w", err)
@@ -177,14 +185,15 @@ func syncDir(dir string) error {
 }
 
 // sqliteDSN builds a modernc.org/sqlite DSN: a file: URI (so that any
-// character in the path is escaped) with pragmas run on every new
-// connection.
-func sqliteDSN(abs string, pragmas []string, txlock string) string {
+// character in the path is escaped) opened through the VFS vfs, with
+// pragmas run on every new connection.
+func sqliteDSN(abs, vfs string, pragmas []string, txlock string) string {
 	p := filepath.ToSlash(abs)
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // Windows drive letter
 	}
 	q := url.Values{}
+	q.Set("vfs", vfs)
 	for _, pr := range pragmas {
 		q.Add("_pragma", pr)
 	}
