@@ -10,7 +10,8 @@
 // leave only outbox rows that the sequencer has not yet picked up, never a
 // commit without its event or an event without its commit. The sequencer
 // reads them with Outbox (or takes them straight from the writer) and
-// removes them with AckOutbox once they are in the firehose log.
+// acknowledges them with AckOutbox once they are in the firehose log; the
+// store's next write transaction deletes them.
 //
 // The database runs in WAL mode with synchronous=NORMAL: a commit's
 // transaction is not fsynced. The PDS acknowledges a write once its event

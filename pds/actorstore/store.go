@@ -163,6 +163,11 @@ type Store struct {
 	// last reference (see BlobGarbage).
 	gcPending atomic.Bool
 
+	// acked is the highest outbox ID the sequencer has acknowledged; the
+	// rows up to it are deleted by the store's next write transaction
+	// (see AckOutbox). deleted is the highest ID deleted so far.
+	acked, deleted atomic.Int64
+
 	// head caches the stored root, read once and then kept up to date by
 	// the writes that change it, so that a write need not read it back.
 	headMu sync.Mutex
@@ -243,10 +248,18 @@ func (s *Store) Close() error {
 // documentation); the PDS calls Sync before it may forget that their
 // events in the firehose log are needed to restore them.
 func (s *Store) Sync(ctx context.Context) error {
+	var deleted int64
 	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if deleted, err = s.deleteAcked(ctx, tx); err != nil {
+			return err
+		}
 		return s.exec(ctx, tx, `INSERT INTO sync_mark (id, n) VALUES (1, 1)
 			ON CONFLICT (id) DO UPDATE SET n = sync_mark.n + 1`)
 	})
+	if err == nil {
+		s.noteDeleted(deleted)
+	}
 	if err != nil {
 		return fmt.Errorf("actorstore: sync %s: %w", s.did, err)
 	}
@@ -433,12 +446,17 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 	}
 	rev := string(res.Rev)
 	var (
-		queued bool
-		id     int64
+		queued  bool
+		id      int64
+		deleted int64
 	)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
 		if err := s.checkSince(ctx, tx, res.Since); err != nil {
+			return err
+		}
+		var err error
+		if deleted, err = s.deleteAcked(ctx, tx); err != nil {
 			return err
 		}
 		if len(res.Blocks) > 0 {
@@ -479,7 +497,6 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 		if event == nil {
 			return s.raiseOutboxIDs(ctx, tx, outboxFloor)
 		}
-		var err error
 		id, err = s.appendOutbox(ctx, tx, rev, KindCommit, event)
 		return err
 	})
@@ -488,6 +505,7 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 		return 0, err
 	}
 	s.setHead(res.CID, rev)
+	s.noteDeleted(deleted)
 	if queued {
 		s.gcPending.Store(true)
 	}
@@ -607,15 +625,43 @@ func (s *Store) Outbox(ctx context.Context, afterID int64, limit int) ([]OutboxR
 	return out, nil
 }
 
-// AckOutbox deletes the outbox rows with IDs up to uptoID, once sequenced.
+// AckOutbox records that the outbox rows with IDs up to uptoID have been
+// sequenced. They are deleted by the store's next write transaction (a
+// commit, a Sync, or the Sync of Close) rather than by a transaction of
+// their own, which would take the account's only write connection from
+// its next write.
 func (s *Store) AckOutbox(ctx context.Context, uptoID int64) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id <= ?`, uptoID)
-		if err != nil {
-			return fmt.Errorf("actorstore: ack outbox: %w", err)
+	for {
+		cur := s.acked.Load()
+		if uptoID <= cur || s.acked.CompareAndSwap(cur, uptoID) {
+			return nil
 		}
-		return nil
-	})
+	}
+}
+
+// deleteAcked deletes, in tx, the outbox rows acknowledged and not yet
+// deleted. It returns the ID up to which tx deleted them, for
+// noteDeleted once tx has committed (0: nothing to note).
+func (s *Store) deleteAcked(ctx context.Context, tx *sql.Tx) (int64, error) {
+	upto := s.acked.Load()
+	if upto <= s.deleted.Load() {
+		return 0, nil
+	}
+	if err := s.exec(ctx, tx, `DELETE FROM outbox WHERE id <= ?`, upto); err != nil {
+		return 0, fmt.Errorf("actorstore: delete acknowledged outbox rows: %w", err)
+	}
+	return upto, nil
+}
+
+// noteDeleted records that a committed transaction deleted the
+// acknowledged rows up to upto.
+func (s *Store) noteDeleted(upto int64) {
+	for {
+		cur := s.deleted.Load()
+		if upto <= cur || s.deleted.CompareAndSwap(cur, upto) {
+			return
+		}
+	}
 }
 
 // GetRecord returns the CID and bytes of the current record at

@@ -427,6 +427,14 @@ func TestOutbox(t *testing.T) {
 	if err := s.AckOutbox(ctx, rows[2].ID); err != nil {
 		t.Fatal(err)
 	}
+	// Acknowledged rows go with the store's next write transaction: here
+	// a Sync, below a commit.
+	if kept, err := s.Outbox(ctx, 0, 0); err != nil || len(kept) != len(rows) {
+		t.Fatalf("before the next write, outbox = %d rows (%v), want all %d", len(kept), err, len(rows))
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	left, err := s.Outbox(ctx, 0, 0)
 	if err != nil {
 		t.Fatal(err)
