@@ -144,10 +144,16 @@ func (c countingOutbox) AckOutbox(ctx context.Context, upto int64) error {
 	return c.Store.AckOutbox(ctx, upto)
 }
 
-// outboxLen counts the rows left in did's outbox.
+// outboxLen counts the rows left in did's outbox once acknowledged rows
+// are deleted, which the store's next write transaction (here a Sync)
+// does.
 func (a *accounts) outboxLen(t testing.TB, did syntax.DID) int {
 	t.Helper()
-	rows, err := a.store(t, did).Outbox(context.Background(), 0, actorstore.MaxOutboxBatch)
+	st := a.store(t, did)
+	if err := st.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Outbox(context.Background(), 0, actorstore.MaxOutboxBatch)
 	if err != nil {
 		t.Fatal(err)
 	}

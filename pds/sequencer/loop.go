@@ -179,7 +179,7 @@ func (s *Sequencer) batch(ctx context.Context) error {
 			return fmt.Errorf("sequencer: seq %d would exceed 2^53-1", last)
 		}
 		created := max(s.opts.Now().UnixMilli(), s.lastTime)
-		if err := writeBatch(ctx, s.db, s.gen, b.events, created, b.cursors, b.resets, last); err != nil {
+		if err := writeBatch(ctx, s.db, s.sql, s.gen, b.events, created, b.cursors, b.resets, last); err != nil {
 			// The transaction may or may not have committed (a lost
 			// connection can hide a commit): reload the state before the
 			// next batch, which redoes this work from it.

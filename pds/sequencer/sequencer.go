@@ -126,6 +126,7 @@ type Sequencer struct {
 	opts Options
 	tune tuning
 	db   *sqldb.DB
+	sql  *batchSQL // writeBatch's statements for db
 	lg   *slog.Logger
 
 	ctx    context.Context // the loop's; canceled when Close stops waiting
@@ -264,6 +265,7 @@ func open(ctx context.Context, opts Options, tune tuning) (*Sequencer, error) {
 		opts:    opts,
 		tune:    tune,
 		db:      db,
+		sql:     newBatchSQL(db),
 		lg:      opts.Logger.With("component", "sequencer"),
 		pending: make(map[syntax.DID]*request),
 		wake:    make(chan struct{}, 1),

@@ -165,18 +165,43 @@ func insertEventsSQL(db *sqldb.DB, n int) string {
 	return db.Rebind(string(q))
 }
 
+// cachedInserts is how many events the insert statements that writeBatch
+// keeps prepared hold at most, beside the full chunk: small batches, as
+// light load makes them, then skip parsing their SQL.
+const cachedInserts = 4
+
+// batchSQL holds the statements of writeBatch for one log database,
+// rebound for its dialect, so that the statement cache can keep them.
+type batchSQL struct {
+	state, upsert, reset, full string
+	small                      [cachedInserts + 1]string // by event count
+}
+
+func newBatchSQL(db *sqldb.DB) *batchSQL {
+	b := &batchSQL{
+		state: db.Rebind(`UPDATE seq_state SET last_seq = ?, last_time = ?, gen = gen + 1 WHERE id = 1 AND gen = ?`),
+		upsert: db.Rebind(`INSERT INTO seq_cursors (did, outbox_id) VALUES (?, ?)
+		ON CONFLICT (did) DO UPDATE SET outbox_id = excluded.outbox_id`),
+		reset: db.Rebind(`DELETE FROM seq_cursors WHERE did = ?`),
+		full:  insertEventsSQL(db, insertChunk),
+	}
+	for n := 1; n <= cachedInserts; n++ {
+		b.small[n] = insertEventsSQL(db, n)
+	}
+	return b
+}
+
 // writeBatch appends events, moves cursors, forgets the cursors of resets
 // and records the new state, in one transaction. It fails with
 // errLogChanged unless the stored generation is gen.
-func writeBatch(ctx context.Context, db *sqldb.DB, gen int64, events []logEvent, created int64,
+func writeBatch(ctx context.Context, db *sqldb.DB, q *batchSQL, gen int64, events []logEvent, created int64,
 	cursors map[syntax.DID]int64, resets []syntax.DID, lastSeq int64) error {
-	fullSQL := insertEventsSQL(db, insertChunk)
-	upsertSQL := db.Rebind(`INSERT INTO seq_cursors (did, outbox_id) VALUES (?, ?)
-		ON CONFLICT (did) DO UPDATE SET outbox_id = excluded.outbox_id`)
 	return db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.Rebind(
-			`UPDATE seq_state SET last_seq = ?, last_time = ?, gen = gen + 1 WHERE id = 1 AND gen = ?`),
-			lastSeq, created, gen)
+		st, err := db.TxStmt(ctx, tx, q.state)
+		if err != nil {
+			return fmt.Errorf("update state: %w", err)
+		}
+		res, err := st.ExecContext(ctx, lastSeq, created, gen)
 		if err != nil {
 			return fmt.Errorf("update state: %w", err)
 		}
@@ -185,44 +210,57 @@ func writeBatch(ctx context.Context, db *sqldb.DB, gen int64, events []logEvent,
 		} else if n != 1 {
 			return errLogChanged
 		}
-		if len(events) >= insertChunk {
-			st, err := tx.PrepareContext(ctx, fullSQL)
-			if err != nil {
-				return fmt.Errorf("prepare insert: %w", err)
-			}
-			defer st.Close()
-			args := make([]any, 0, 5*insertChunk)
-			for len(events) >= insertChunk {
-				args = args[:0]
-				for _, ev := range events[:insertChunk] {
-					args = append(args, ev.seq, string(ev.did), ev.kind, created, ev.frame)
-				}
-				if _, err := st.ExecContext(ctx, args...); err != nil {
-					return fmt.Errorf("insert events: %w", err)
-				}
-				events = events[insertChunk:]
-			}
-		}
-		if len(events) > 0 {
-			args := make([]any, 0, 5*len(events))
-			for _, ev := range events {
+		// insert inserts evs with query, through the statement cache
+		// when cached (a one-off statement, as a batch of an odd size
+		// needs, is not for the cache).
+		insert := func(query string, evs []logEvent, cached bool) error {
+			args := make([]any, 0, 5*len(evs))
+			for _, ev := range evs {
 				args = append(args, ev.seq, string(ev.did), ev.kind, created, ev.frame)
 			}
-			if _, err := tx.ExecContext(ctx, insertEventsSQL(db, len(events)), args...); err != nil {
+			var err error
+			if cached {
+				var st *sql.Stmt
+				if st, err = db.TxStmt(ctx, tx, query); err == nil {
+					_, err = st.ExecContext(ctx, args...)
+				}
+			} else {
+				_, err = tx.ExecContext(ctx, query, args...)
+			}
+			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
+			}
+			return nil
+		}
+		for len(events) >= insertChunk {
+			if err := insert(q.full, events[:insertChunk], true); err != nil {
+				return err
+			}
+			events = events[insertChunk:]
+		}
+		if n := len(events); n > cachedInserts {
+			if err := insert(insertEventsSQL(db, n), events, false); err != nil {
+				return err
+			}
+		} else if n > 0 {
+			if err := insert(q.small[n], events, true); err != nil {
+				return err
 			}
 		}
 		for _, did := range resets {
-			if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM seq_cursors WHERE did = ?`), string(did)); err != nil {
+			st, err := db.TxStmt(ctx, tx, q.reset)
+			if err == nil {
+				_, err = st.ExecContext(ctx, string(did))
+			}
+			if err != nil {
 				return fmt.Errorf("reset cursor: %w", err)
 			}
 		}
 		if len(cursors) > 0 {
-			st, err := tx.PrepareContext(ctx, upsertSQL)
+			st, err := db.TxStmt(ctx, tx, q.upsert)
 			if err != nil {
 				return fmt.Errorf("prepare cursor: %w", err)
 			}
-			defer st.Close()
 			for did, id := range cursors {
 				if _, err := st.ExecContext(ctx, string(did), id); err != nil {
 					return fmt.Errorf("move cursor: %w", err)
