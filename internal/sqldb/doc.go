@@ -10,6 +10,8 @@
 //     and a busy timeout. A DB holds one writer connection (SQL) and a pool of
 //     read-only connections (Reader); in WAL mode readers never wait for the
 //     writer.
+//     Every connection goes through the VFS of the subpackage walbatch,
+//     which passes a commit's WAL frames to the kernel in one write.
 //   - PostgreSQL, for scale-out, through github.com/jackc/pgx/v5 and its
 //     database/sql adapter. SQL and Reader return the same pool.
 //
