@@ -167,6 +167,12 @@ type Store struct {
 	// rows up to it are deleted by the store's next write transaction
 	// (see AckOutbox). deleted is the highest ID deleted so far.
 	acked, deleted atomic.Int64
+	// outboxTop is the highest outbox ID this store has seen: the
+	// highest ever inserted when it opened, then each row it appends. An
+	// acknowledgement goes no higher, so that one meant for an account's
+	// earlier database (deleted and created again meanwhile) cannot take
+	// rows of the new one.
+	outboxTop atomic.Int64
 
 	// head caches the stored root, read once and then kept up to date by
 	// the writes that change it, so that a write need not read it back.
@@ -229,6 +235,13 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
 	}
 	s.gcPending.Store(n > 0)
+	var top int64
+	if err := db.Reader().QueryRowContext(ctx,
+		`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)`).Scan(&top); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
+	}
+	s.outboxTop.Store(top)
 	if _, err := db.SQL().ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", walAutocheckpoint)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
@@ -581,6 +594,7 @@ func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, 
 		if r, err = st.ExecContext(ctx, rev, kind, event); err == nil {
 			var id int64
 			if id, err = r.LastInsertId(); err == nil {
+				raise(&s.outboxTop, id)
 				return id, nil
 			}
 		}
@@ -631,10 +645,16 @@ func (s *Store) Outbox(ctx context.Context, afterID int64, limit int) ([]OutboxR
 // their own, which would take the account's only write connection from
 // its next write.
 func (s *Store) AckOutbox(ctx context.Context, uptoID int64) error {
+	raise(&s.acked, min(uptoID, s.outboxTop.Load()))
+	return nil
+}
+
+// raise sets v to x if x is higher.
+func raise(v *atomic.Int64, x int64) {
 	for {
-		cur := s.acked.Load()
-		if uptoID <= cur || s.acked.CompareAndSwap(cur, uptoID) {
-			return nil
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
 		}
 	}
 }
@@ -655,14 +675,7 @@ func (s *Store) deleteAcked(ctx context.Context, tx *sql.Tx) (int64, error) {
 
 // noteDeleted records that a committed transaction deleted the
 // acknowledged rows up to upto.
-func (s *Store) noteDeleted(upto int64) {
-	for {
-		cur := s.deleted.Load()
-		if upto <= cur || s.deleted.CompareAndSwap(cur, upto) {
-			return
-		}
-	}
-}
+func (s *Store) noteDeleted(upto int64) { raise(&s.deleted, upto) }
 
 // GetRecord returns the CID and bytes of the current record at
 // collection/rkey, or an error matching repo.ErrRecordNotFound.

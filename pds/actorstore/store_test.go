@@ -457,6 +457,31 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
+// An acknowledgement above every row the store has held (one meant for an
+// earlier database of the same account) deletes none of its later rows.
+func TestAckOutboxAboveRows(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, t.TempDir(), testDID)
+	key := testKey(t)
+	clock := repo.NewRevClock(1)
+	if err := s.AckOutbox(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		write(t, s, key, clock, create(t, post, fmt.Sprintf("3k%011d", i), "x"))
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Outbox(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("outbox holds %d rows after an acknowledgement from before them, want 3", len(rows))
+	}
+}
+
 func TestPutBlock(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, t.TempDir(), testDID)

@@ -7,15 +7,16 @@
 // changes fourteen pages makes 28 system calls, which on a virtual machine
 // cost more than the rest of the commit. This VFS wraps another (SQLite's
 // default one when the database is opened) and, for WAL files only,
-// gathers consecutive writes in a buffer that it passes on to the wrapped
-// file in one xWrite:
+// gathers the frames a transaction appends (each a 24-byte header and then
+// its page; any other write goes straight through) in a buffer that it
+// passes on to the wrapped file in one xWrite:
 //
 //   - when the frame just buffered is a commit frame (its header gives the
 //     database's size after the commit; other frames give 0), inside that
 //     frame's own xWrite, so that a failure fails the commit;
 //   - before any other operation on the WAL file (a read, a sync, a
-//     truncation, its size, a file control, a lock, its close), and before
-//     a write that does not continue the buffer.
+//     truncation, its size, a file control, a lock, its close, or a write
+//     that is not such an appended frame).
 //
 // A commit becomes visible to readers, in this process or another, only
 // after its commit frame has been written (SQLite then updates the WAL
@@ -26,7 +27,8 @@
 // frames belong to, as a process killed before writing them would. Syncs
 // reach the disk in order: the buffer is written before a sync is passed
 // on. A failed write keeps the buffer, and every later operation on the
-// file retries it first and fails while it fails.
+// file retries it first and fails while it fails, except a failed commit,
+// whose frames are dropped as SQLite rolls the transaction back.
 package walbatch
 
 import (
@@ -136,9 +138,14 @@ type walFile struct {
 	cap   int
 	n     int   // bytes buffered
 	off   int64 // file offset of the first buffered byte
-	// commit is set when the last write buffered was the header of a
-	// commit frame: the page that follows completes the commit.
-	commit bool
+	// high is the end of what this handle has written or buffered since
+	// the WAL last restarted (a write at offset 0): a write at or above
+	// it appends, one below rewrites.
+	high int64
+	// expectPage is set when the last write buffered was a frame header,
+	// whose page comes next; commit when that header was a commit
+	// frame's, so that the page completes the commit.
+	expectPage, commit bool
 }
 
 func vfsOpen(tls *libc.TLS, pVfs uintptr, zName uintptr, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
@@ -179,6 +186,15 @@ func (w *walFile) flushLocked(tls *libc.TLS) int32 {
 	return rc
 }
 
+// noteWritten moves high past a write of [off, end).
+func (w *walFile) noteWritten(off, end int64) {
+	if off == 0 {
+		w.high = end
+	} else {
+		w.high = max(w.high, end)
+	}
+}
+
 // flush passes on the buffer of the WAL file pFile.
 func flush(tls *libc.TLS, pFile uintptr) int32 {
 	w := walOf(pFile)
@@ -206,16 +222,27 @@ func xWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := int(iAmt)
-	if w.n > 0 && (iOfst != w.off+int64(w.n) || w.n+n > maxBuffer) {
+	end := iOfst + int64(n)
+	// Only frames appended whole are buffered: a 24-byte frame header and
+	// then, right after it, its page (a power of two of at least 512
+	// bytes). Everything else (the WAL's own header, frames rewritten in
+	// place, checksums rewritten after a spill, the pieces of a frame
+	// split at a sync point) goes straight through, after the buffer.
+	appends := iOfst >= w.high && (w.n == 0 || iOfst == w.off+int64(w.n))
+	header := appends && n == frameHeader
+	page := appends && w.expectPage && n >= 512 && n&(n-1) == 0
+	w.expectPage = false
+	if !header && !page {
 		if rc := w.flushLocked(tls); rc != sqlite3.SQLITE_OK {
 			return rc
 		}
-	}
-	completes := w.commit && n != frameHeader
-	w.commit = n == frameHeader &&
-		binary.BigEndian.Uint32(unsafe.Slice((*byte)(vfsshim.At(zBuf)), frameHeader)[4:8]) != 0
-	if n > maxBuffer {
+		w.noteWritten(iOfst, end)
 		return writeThrough(tls, pFile, zBuf, iAmt, iOfst)
+	}
+	if w.n+n > maxBuffer {
+		if rc := w.flushLocked(tls); rc != sqlite3.SQLITE_OK {
+			return rc
+		}
 	}
 	if w.n+n > w.cap {
 		c := max(initialBuffer, w.cap)
@@ -228,6 +255,7 @@ func xWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 			if rc := w.flushLocked(tls); rc != sqlite3.SQLITE_OK {
 				return rc
 			}
+			w.noteWritten(iOfst, end)
 			return writeThrough(tls, pFile, zBuf, iAmt, iOfst)
 		}
 		w.buf, w.cap = nb, c
@@ -237,10 +265,23 @@ func xWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	}
 	copy(unsafe.Slice((*byte)(vfsshim.At(w.buf+uintptr(w.n))), n), unsafe.Slice((*byte)(vfsshim.At(zBuf)), n))
 	w.n += n
-	if completes {
-		return w.flushLocked(tls)
+	w.noteWritten(iOfst, end)
+	if header {
+		w.expectPage = true
+		w.commit = binary.BigEndian.Uint32(unsafe.Slice((*byte)(vfsshim.At(zBuf)), frameHeader)[4:8]) != 0
+		return sqlite3.SQLITE_OK
 	}
-	return sqlite3.SQLITE_OK
+	if !w.commit {
+		return sqlite3.SQLITE_OK
+	}
+	// The commit frame is complete: pass the transaction's frames on
+	// now, so that a failure fails the commit. Frames that failed to go
+	// out are dropped: SQLite rolls the transaction back, and keeping
+	// them could write a commit it reported failed on a later retry.
+	w.commit = false
+	rc := w.flushLocked(tls)
+	w.n = 0
+	return rc
 }
 
 func xClose(tls *libc.TLS, pFile uintptr) int32 {
