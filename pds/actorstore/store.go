@@ -270,12 +270,10 @@ func (s *Store) Sync(ctx context.Context) error {
 		return s.exec(ctx, tx, `INSERT INTO sync_mark (id, n) VALUES (1, 1)
 			ON CONFLICT (id) DO UPDATE SET n = sync_mark.n + 1`)
 	})
-	if err == nil {
-		s.noteDeleted(deleted)
-	}
 	if err != nil {
 		return fmt.Errorf("actorstore: sync %s: %w", s.did, err)
 	}
+	s.noteDeleted(deleted)
 	// Everything is durable in the WAL; copy it into the database file
 	// here, off the write path (see walAutocheckpoint). A reader still on
 	// an older snapshot may hold part of it back until the next time.

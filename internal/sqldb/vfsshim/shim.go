@@ -6,9 +6,9 @@
 // every call through to the wrapped file, and the registration itself.
 //
 // A wrapping VFS registers with Register, giving its own xOpen (which
-// opens the wrapped file at Real(pFile) and then calls SetFile) and,
-// optionally, its own xDelete; its file methods start as PassThrough's
-// and replace the ones they change.
+// opens the wrapped file with Registered.OpenBase and then calls SetFile)
+// and, optionally, its own xDelete; its file methods start as
+// PassThrough's and replace the ones they change.
 package vfsshim
 
 import (
@@ -103,7 +103,7 @@ func SetFile(pFile uintptr, tables *[4]CIOMethods, v any) int32 {
 	_, rm := Real(pFile)
 	version := max(1, min(rm.FiVersion, int32(len(tables)-1)))
 	h := (*head)(At(pFile))
-	h.handle = AddHandle(v)
+	h.handle = addHandle(v)
 	h.base.FpMethods = uintptr(unsafe.Pointer(&tables[version]))
 	return version
 }
@@ -113,9 +113,9 @@ func File(pFile uintptr) any {
 	return getHandle((*head)(At(pFile)).handle)
 }
 
-// SizeOf is the size of a shim's file object over a wrapped VFS whose
+// sizeOf is the size of a shim's file object over a wrapped VFS whose
 // file objects take base bytes.
-func SizeOf(base int32) int32 { return int32(realOffset) + base }
+func sizeOf(base int32) int32 { return int32(realOffset) + base }
 
 var (
 	handleMu sync.RWMutex
@@ -123,9 +123,9 @@ var (
 	next     uintptr
 )
 
-// AddHandle registers a Go value and returns the nonzero handle under
+// addHandle registers a Go value and returns the nonzero handle under
 // which C memory can refer to it.
-func AddHandle(o any) uintptr {
+func addHandle(o any) uintptr {
 	handleMu.Lock()
 	defer handleMu.Unlock()
 	for {
@@ -143,11 +143,8 @@ func getHandle(h uintptr) any {
 	return handles[h]
 }
 
-// Value returns the Go value registered under a handle, or nil.
-func Value(h uintptr) any { return getHandle(h) }
-
-// DropHandle forgets a handle.
-func DropHandle(h uintptr) {
+// dropHandle forgets a handle.
+func dropHandle(h uintptr) {
 	handleMu.Lock()
 	delete(handles, h)
 	handleMu.Unlock()
@@ -164,7 +161,7 @@ func Close(tls *libc.TLS, pFile uintptr) int32 {
 		rc = Fn[FnClose](rm.FxClose)(tls, rf)
 	}
 	if h.handle != 0 {
-		DropHandle(h.handle)
+		dropHandle(h.handle)
 		h.handle = 0
 	}
 	return rc
@@ -292,9 +289,6 @@ type Registered struct {
 	Name string
 	Base uintptr // the wrapped sqlite3_vfs
 	CVFS uintptr // the shim's sqlite3_vfs
-	// AppData is the handle of the Go value given to Register, which the
-	// shim's VFS methods find with VFSValue.
-	AppData uintptr
 }
 
 // vfsEntry is what a registered VFS's pAppData refers to.
@@ -337,21 +331,21 @@ func Register(name string, base uintptr, appData any, open FnOpen, del FnDelete)
 	c := (*CVFS)(At(cvfs))
 	*c = *(*CVFS)(At(base))
 	c.FpNext = 0
-	c.FszOsFile = SizeOf(c.FszOsFile)
+	c.FszOsFile = sizeOf(c.FszOsFile)
 	c.FzName = cname
-	c.FpAppData = AddHandle(&vfsEntry{base: base, value: appData})
+	c.FpAppData = addHandle(&vfsEntry{base: base, value: appData})
 	SetFn[FnOpen](&c.FxOpen, open)
 	if del == nil {
 		del = deleteBase
 	}
 	SetFn[FnDelete](&c.FxDelete, del)
 	if rc := sqlite3.Xsqlite3_vfs_register(tls, cvfs, 0); rc != sqlite3.SQLITE_OK {
-		DropHandle(c.FpAppData)
+		dropHandle(c.FpAppData)
 		sqlite3.Xsqlite3_free(tls, cvfs)
 		libc.Xfree(tls, cname)
 		return nil, fmt.Errorf("vfsshim: register VFS %q: SQLite error %d", name, rc)
 	}
-	return &Registered{Name: name, Base: base, CVFS: cvfs, AppData: c.FpAppData}, nil
+	return &Registered{Name: name, Base: base, CVFS: cvfs}, nil
 }
 
 // MakeDefault makes a registered VFS SQLite's default.
