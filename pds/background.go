@@ -44,6 +44,21 @@ func (s *Server) startBackground(ctx context.Context) {
 	})
 }
 
+// releaseMemory hands back the caches of the shared databases once the PDS
+// has gone quiet (memtrim calls it before releasing the Go heap). The
+// account databases need nothing: they close when idle.
+func (s *Server) releaseMemory() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, db := range map[string]interface{ ReleaseMemory(context.Context) error }{
+		"accounts": s.accounts, "firehose log": s.seq,
+	} {
+		if err := db.ReleaseMemory(ctx); err != nil {
+			s.log.Warn("pds: releasing a database's memory", "db", name, "err", err)
+		}
+	}
+}
+
 // every runs fn every d until ctx ends.
 func every(ctx context.Context, d time.Duration, fn func()) {
 	t := time.NewTicker(d)

@@ -163,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /robots.txt", s.handleRobots)
 	mux.HandleFunc("GET /{$}", s.handleRoot)
 	s.handler = s.trim.Wrap(mux)
+	s.trim.OnQuiet = s.releaseMemory
 
 	// Before anything is served, and before the sequencer's recovery
 	// reads the outboxes: restore commits a power loss took from the

@@ -28,6 +28,11 @@ const DefaultQuiet = 20 * time.Second
 // Trimmer counts activity and releases memory after a quiet interval. The
 // zero value is ready to use.
 type Trimmer struct {
+	// OnQuiet, if set, runs at each release before the Go heap's: the
+	// place to hand back memory the Go runtime does not manage, such as
+	// SQLite's caches. Set it before Run.
+	OnQuiet func()
+
 	activity atomic.Uint64
 	trims    atomic.Uint64
 
@@ -92,6 +97,9 @@ func (t *Trimmer) check(last *uint64, dirty *bool) {
 		return
 	}
 	*dirty = false
+	if t.OnQuiet != nil {
+		t.OnQuiet()
+	}
 	if t.release != nil {
 		t.release()
 	} else {

@@ -22,9 +22,15 @@ func (s stepper) tick() {
 }
 
 func TestTrimmerReleasesOnceAfterQuiet(t *testing.T) {
-	var released atomic.Int64
+	var released, quiet atomic.Int64
 	handled := make(chan struct{})
 	tr := &Trimmer{release: func() { released.Add(1) }, handled: handled}
+	// OnQuiet runs with each release, before it.
+	tr.OnQuiet = func() {
+		if quiet.Add(1) != released.Load()+1 {
+			t.Errorf("OnQuiet call %d came after release %d", quiet.Load(), released.Load())
+		}
+	}
 	ticks := make(chan time.Time)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -65,6 +71,9 @@ func TestTrimmerReleasesOnceAfterQuiet(t *testing.T) {
 	}
 	if tr.Trims() != 2 {
 		t.Fatalf("Trims() = %d, want 2", tr.Trims())
+	}
+	if got := quiet.Load(); got != 2 {
+		t.Fatalf("OnQuiet ran %d times, want 2", got)
 	}
 }
 

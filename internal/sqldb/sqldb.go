@@ -100,6 +100,7 @@ type DB struct {
 	reader  *sql.DB
 	path    string      // SQLite file, absolute
 	sync    Synchronous // SQLite: the writer's synchronous setting
+	readers int         // SQLite: the size of the reader pool
 
 	writerStmts, readerStmts *stmtCache
 }

@@ -167,7 +167,7 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: open SQLite %s: %w", abs, err)
 	}
 
-	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs, sync: sync,
+	return &DB{cfg: cfg, dialect: SQLite, writer: writer, reader: reader, path: abs, sync: sync, readers: readers,
 		writerStmts: &stmtCache{pool: writer}, readerStmts: &stmtCache{pool: reader}}, nil
 }
 

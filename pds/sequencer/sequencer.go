@@ -513,6 +513,10 @@ func (s *Sequencer) ResetAccount(ctx context.Context, did syntax.DID) error {
 	}
 }
 
+// ReleaseMemory hands back the log database's caches while the PDS is
+// quiet (see sqldb.DB.ReleaseMemory). It waits for a batch being written.
+func (s *Sequencer) ReleaseMemory(ctx context.Context) error { return s.db.ReleaseMemory(ctx) }
+
 // Stats returns the counters.
 func (s *Sequencer) Stats() Stats {
 	s.mu.Lock()

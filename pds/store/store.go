@@ -90,6 +90,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// ReleaseMemory hands back the database's caches while the PDS is quiet
+// (see sqldb.DB.ReleaseMemory).
+func (s *Store) ReleaseMemory(ctx context.Context) error { return s.db.ReleaseMemory(ctx) }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.db.SQL().PingContext(ctx)
