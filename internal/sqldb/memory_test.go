@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/welkin-atproto/welkin/internal/sqldb"
@@ -18,7 +19,7 @@ func TestReleaseMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three reader connections: two go back idle, one stays in use.
-	var conns [3]interface{ Close() error }
+	var conns [3]*sql.Conn
 	for i := range conns {
 		c, err := db.Reader().Conn(ctx)
 		if err != nil {
