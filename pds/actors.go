@@ -96,9 +96,26 @@ func newActors(dir string) *actors {
 		limit: maxOpenActors, opening: map[syntax.DID]chan struct{}{}}
 }
 
-// get returns the store of did, opening (and creating) it if needed. The
-// caller must call release when done with it.
+// get returns the store of did, opening (and creating) it if needed, once
+// the commit last acknowledged on it is stored (see Store.WaitApplied), so
+// that what the caller reads includes every acknowledged write. The caller
+// must call release when done with it.
 func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, func(), error) {
+	st, release, err := a.getNoWait(ctx, did)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.WaitApplied(ctx); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return st, release, nil
+}
+
+// getNoWait is get without waiting for a commit being stored: for the
+// sequencer, which reads only the outbox, and whose loop must not stall on
+// one account.
+func (a *actors) getNoWait(ctx context.Context, did syntax.DID) (*actorstore.Store, func(), error) {
 	for {
 		a.mu.Lock()
 		if e, ok := a.open[did]; ok {
@@ -155,6 +172,15 @@ func (a *actors) getIfOpen(did syntax.DID) (*actorstore.Store, func(), bool) {
 		e.elem = nil
 	}
 	return e.st, a.releaser(did, e), true
+}
+
+// retain takes one more reference to the store of e, to which the caller
+// holds one, and returns its release function.
+func (a *actors) retain(did syntax.DID, e *actorEntry) func() {
+	a.mu.Lock()
+	e.refs++
+	a.mu.Unlock()
+	return a.releaser(did, e)
 }
 
 func (a *actors) releaser(did syntax.DID, e *actorEntry) func() {

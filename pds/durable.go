@@ -21,10 +21,11 @@ import (
 
 // How a repository write becomes durable.
 //
-// A commit is stored in the account's database without an fsync
-// (actorstore.ApplyCommit) and its #commit event handed to the sequencer,
-// and the write is acknowledged once the sequencer has made the event
-// durable in the firehose log. The log's transactions carry the events of
+// A commit's #commit event is handed to the sequencer while the account's
+// database stores the commit in the background, without an fsync
+// (actorstore.ApplyCommitLater), and the write is acknowledged once the
+// sequencer has made the event durable in the firehose log. Reads and the
+// next write of the account wait for the background transaction. The log's transactions carry the events of
 // many accounts, so that one fsync serves many writes (group commit),
 // where an fsync per account database would serve one.
 //

@@ -29,20 +29,22 @@ type commitOpts struct {
 	// for swapRecord checks and for resolving a write's action against the
 	// current state.
 	Check func(ctx context.Context, r *repo.Repo) error
-	// AfterApply runs inside the account's write lock after the commit is
-	// durable, with its result (for blob bookkeeping that must follow the
-	// commit).
+	// AfterApply runs with the account's write lock held once the commit
+	// is stored in the account's database, with its result (for blob
+	// bookkeeping that must follow the commit). A write with updates or
+	// deletes, which may free blobs, is answered only after it has run.
 	AfterApply func(ctx context.Context, st *actorstore.Store, res *repo.CommitResult) error
 }
 
 // commitWrites applies writes to the repository of did as one signed
-// commit, stores it with its #commit event in the account's database and
-// hands the event to the sequencer, then waits, with the account unlocked,
-// until the event is durable in the firehose log: that log is what makes
-// the write durable (group commit: one fsync for the writes of many
-// accounts), and the account's database is restored from it after a power
-// loss (see replayLog). Writes to one account are serialized; different
-// accounts commit in parallel.
+// commit, hands its #commit event to the sequencer while the account's
+// database stores the commit in the background, then waits, with the
+// account unlocked, until the event is durable in the firehose log: that
+// log is what makes the write durable (group commit: one fsync for the
+// writes of many accounts), and the account's database is restored from it
+// after a crash (see replayLog). Reads and the next write of the account
+// wait for the background transaction (actors.get, Store.Lock). Writes to
+// one account are serialized; different accounts commit in parallel.
 func (s *Server) commitWrites(ctx context.Context, did syntax.DID, writes []repo.RecordWrite, o commitOpts) (*repo.CommitResult, error) {
 	res, wait, err := s.commitWritesLocked(ctx, did, writes, o)
 	if err != nil {
@@ -86,16 +88,7 @@ func (s *Server) commitWritesLocked(ctx context.Context, did syntax.DID, writes 
 			return nil, nil, err
 		}
 	}
-	res, wait, err := s.commitLocked(ctx, st, e, r, writes, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	if o.AfterApply != nil {
-		if err := o.AfterApply(ctx, st, res); err != nil {
-			s.log.Error("pds: after commit", "did", did, "rev", res.Rev, "err", err)
-		}
-	}
-	return res, wait, nil
+	return s.commitLocked(ctx, st, e, r, writes, key, o.AfterApply)
 }
 
 // initRepo writes the first commit of a new account's repository (no
@@ -118,7 +111,7 @@ func (s *Server) initRepo(ctx context.Context, did syntax.DID, key crypto.Privat
 	if err != nil {
 		return nil, err
 	}
-	res, wait, err := s.commitLocked(ctx, st, e, r, nil, key)
+	res, wait, err := s.commitLocked(ctx, st, e, r, nil, key, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +146,14 @@ func (s *Server) openRepoLocked(ctx context.Context, st *actorstore.Store, e *ac
 	return r, nil
 }
 
-// commitLocked applies writes to r, signs the commit, stores it with its
-// event and hands the event to the sequencer; it returns the function that
-// waits for the event to be durable. On any failure the cached repository
-// is dropped, so the next write reopens it from the stored head.
-func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *actorEntry, r *repo.Repo, writes []repo.RecordWrite, key crypto.PrivateKey) (res *repo.CommitResult, wait func(context.Context) error, err error) {
+// commitLocked applies writes to r, signs the commit, starts storing it
+// with its event in the background (Store.ApplyCommitLater) and hands the
+// event to the sequencer; it returns the function that waits for the event
+// to be durable (and, when after is set and the commit updates or deletes,
+// for after to have run). On any failure the cached repository is dropped,
+// so the next write reopens it from the stored head.
+func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *actorEntry, r *repo.Repo, writes []repo.RecordWrite, key crypto.PrivateKey,
+	after func(context.Context, *actorstore.Store, *repo.CommitResult) error) (res *repo.CommitResult, wait func(context.Context) error, err error) {
 	defer func() {
 		if err != nil {
 			e.repo = nil
@@ -176,18 +172,62 @@ func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *acto
 	if err != nil {
 		return nil, nil, err
 	}
-	// The store's transaction is not fsynced: the sequencer's log makes
-	// the write durable, and the store is synced later (syncStores).
-	id, err := st.ApplyCommit(context.WithoutCancel(ctx), res, ev)
+	did := st.DID()
+	// The account's transaction is not fsynced, and may still be running
+	// when the write is acknowledged: the sequencer's log makes the write
+	// durable, and the store is synced later (syncStores). The background
+	// transaction holds a reference to the store, so that it stays open.
+	release := s.actors.retain(did, e)
+	stored := make(chan struct{})
+	id, err := st.ApplyCommitLater(res, ev, actorstore.LaterHooks{
+		Retry: func(err error) {
+			s.log.Error("pds: cannot store a commit in its account's database; trying again", "did", did, "rev", res.Rev, "err", err)
+		},
+		Done: func(err error) {
+			defer release()
+			defer close(stored)
+			if err != nil {
+				s.log.Error("pds: gave up storing a commit in its account's database", "did", did, "rev", res.Rev, "err", err)
+				return
+			}
+			if after != nil {
+				st.Lock()
+				defer st.Unlock()
+				if err := after(context.WithoutCancel(ctx), st, res); err != nil {
+					s.log.Error("pds: after commit", "did", did, "rev", res.Rev, "err", err)
+				}
+			}
+		},
+	})
 	if err != nil {
-		if errors.Is(err, actorstore.ErrConcurrentWrite) {
-			return nil, nil, xrpc.Errorf(http.StatusConflict, "InvalidSwap", "the repository changed during the write; try again")
-		}
+		release()
 		return nil, nil, err
 	}
 	e.repo = r
-	s.unsynced.add(st.DID())
-	wait = s.seq.Submit(st.DID(), actorstore.OutboxRow{ID: id, Rev: string(res.Rev), Kind: actorstore.KindCommit, Body: ev})
+	s.unsynced.add(did)
+	logged := s.seq.Submit(did, actorstore.OutboxRow{ID: id, Rev: string(res.Rev), Kind: actorstore.KindCommit, Body: ev})
+	waitStored := false
+	if after != nil {
+		for _, op := range res.Ops {
+			waitStored = waitStored || op.Action != repo.ActionCreate
+		}
+	}
+	wait = func(ctx context.Context) error {
+		if err := logged(ctx); err != nil {
+			return err
+		}
+		if !waitStored {
+			return nil
+		}
+		// A failure to store is logged by Done; the write is durable in
+		// the log all the same.
+		select {
+		case <-stored:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return res, wait, nil
 }
 

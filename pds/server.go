@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			if !s.actors.exists(did) {
 				return nil, nil, nil
 			}
-			st, release, err := s.actors.get(ctx, did)
+			st, release, err := s.actors.getNoWait(ctx, did)
 			if err != nil {
 				return nil, nil, err
 			}

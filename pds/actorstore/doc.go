@@ -23,6 +23,11 @@
 // that no event carries (blob metadata, ReplaceRepo) use durable
 // transactions and are fsynced before they return.
 //
+// ApplyCommitLater runs the same transaction in the background, so that a
+// writer can hand the event to the sequencer at once: the outbox row's ID
+// is reserved up front, and until the transaction is over, Lock, Head,
+// Sync, Close and WaitApplied wait for it (see later.go).
+//
 // ApplyCommit checks that the stored root is the one the commit was built on
 // (its rev equals CommitResult.Since); otherwise it returns an error matching
 // ErrConcurrentWrite and writes nothing.

@@ -43,6 +43,9 @@ type Replacement struct {
 // queued for deletion. A record block that is not a DAG-CBOR map gives a
 // *RecordError (ErrInvalidRecord) and nothing is written.
 func (s *Store) ReplaceRepo(ctx context.Context, r *Replacement) error {
+	if err := s.applyFailed(); err != nil {
+		return err
+	}
 	if r == nil || !r.CommitCID.Defined() || r.Rev == "" {
 		return fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
 	}

@@ -174,6 +174,16 @@ type Store struct {
 	// rows of the new one.
 	outboxTop atomic.Int64
 
+	// later is the commit last handed to ApplyCommitLater (see later.go);
+	// stop is closed by Close, to end its attempts.
+	laterMu  sync.Mutex
+	later    *laterApply
+	stop     chan struct{}
+	stopOnce sync.Once
+	// laterFault, set by tests, fails an attempt at storing a commit in
+	// the background when it returns an error.
+	laterFault func(attempt int) error
+
 	// head caches the stored root, read once and then kept up to date by
 	// the writes that change it, so that a write need not read it back.
 	headMu sync.Mutex
@@ -228,7 +238,7 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("actorstore: migrate %s: %w", did, err)
 	}
-	s := &Store{did: did, db: db}
+	s := &Store{did: did, db: db, stop: make(chan struct{})}
 	var n int
 	if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM blob_gc LIMIT 1)`).Scan(&n); err != nil {
 		db.Close()
@@ -250,8 +260,10 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 }
 
 // Close makes everything written durable (see Sync) and closes the
-// database.
+// database. A commit being stored in the background is waited for, and
+// given up if it is between two failed attempts.
 func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
 	err := s.Sync(context.Background())
 	return errors.Join(err, s.db.Close())
 }
@@ -261,6 +273,9 @@ func (s *Store) Close() error {
 // documentation); the PDS calls Sync before it may forget that their
 // events in the firehose log are needed to restore them.
 func (s *Store) Sync(ctx context.Context) error {
+	if err := s.waitLater(); err != nil {
+		return err
+	}
 	var deleted int64
 	err := s.db.DurableTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -289,11 +304,15 @@ func (s *Store) DID() syntax.DID { return s.did }
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Lock takes the account's write lock. A writer holds it from reading Head
-// (and opening the repository there) until ApplyCommit returns, so that
-// writes of one account never race; ApplyCommit's Since check still refuses
-// a commit built on a stale head.
-func (s *Store) Lock() { s.mu.Lock() }
+// Lock takes the account's write lock, once the commit last handed to
+// ApplyCommitLater is stored. A writer holds it from reading Head (and
+// opening the repository there) until ApplyCommit or ApplyCommitLater
+// returns, so that writes of one account never race; the Since check
+// still refuses a commit built on a stale head.
+func (s *Store) Lock() {
+	s.mu.Lock()
+	s.waitLater() // a failure comes back from Head and every write
+}
 
 // Unlock releases the account's write lock.
 func (s *Store) Unlock() { s.mu.Unlock() }
@@ -343,8 +362,17 @@ func (c commitStore) GetBlock(ctx context.Context, cid data.CID) ([]byte, error)
 func (commitStore) PutBlock(context.Context, data.CID, []byte) error { return nil }
 
 // Head returns the CID and rev of the current commit; ok is false when the
-// repository has no commit yet.
+// repository has no commit yet. A commit being stored in the background is
+// waited for.
 func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return data.CID{}, "", false, err
+	}
+	return s.readHead(ctx)
+}
+
+// readHead is Head without the wait.
+func (s *Store) readHead(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
 	s.headMu.Lock()
 	defer s.headMu.Unlock()
 	if h := s.head; h != nil {
@@ -412,49 +440,81 @@ func (s *Store) ReplayCommit(ctx context.Context, res *repo.CommitResult, outbox
 
 // applyCommit is ApplyCommit, and ReplayCommit when event is nil.
 func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event []byte, outboxFloor int64) (int64, error) {
+	if err := s.applyFailed(); err != nil {
+		return 0, err
+	}
+	p, err := prepareCommit(res)
+	if err != nil {
+		return 0, err
+	}
+	return s.storeCommit(ctx, p, event, 0, outboxFloor)
+}
+
+// preparedCommit is a commit checked and broken down into the rows it
+// writes, ready for storeCommit.
+type preparedCommit struct {
+	res   *repo.CommitResult
+	ops   []recOp
+	index []indexOp
+}
+
+// recOp is one change to the records table.
+type recOp struct {
+	del             bool
+	collection, key string
+	cid             []byte
+}
+
+// prepareCommit checks res and works out the rows it writes, without
+// touching the database: everything about a commit that can be refused is
+// refused here, before its event can be on its way to the log.
+func prepareCommit(res *repo.CommitResult) (*preparedCommit, error) {
 	if res == nil || !res.CID.Defined() || res.Rev == "" {
-		return 0, fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
+		return nil, fmt.Errorf("actorstore: %w: missing commit CID or rev", ErrInvalidCommit)
 	}
-	type recOp struct {
-		del             bool
-		collection, key string
-		cid             []byte
-	}
-	ops := make([]recOp, 0, len(res.Ops))
-	var index []indexOp
+	p := &preparedCommit{res: res, ops: make([]recOp, 0, len(res.Ops))}
 	for _, op := range res.Ops {
 		col, rkey, err := repo.ParseRecordPath(op.Path)
 		if err != nil {
-			return 0, fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
+			return nil, fmt.Errorf("actorstore: %w: op path %q: %v", ErrInvalidCommit, op.Path, err)
 		}
 		o := recOp{collection: string(col), key: string(rkey)}
 		ix := indexOp{collection: o.collection, rkey: o.key}
 		switch op.Action {
 		case repo.ActionCreate, repo.ActionUpdate:
 			if op.CID == nil || !op.CID.Defined() {
-				return 0, fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
+				return nil, fmt.Errorf("actorstore: %w: %s of %q without a CID", ErrInvalidCommit, op.Action, op.Path)
 			}
 			o.cid = op.CID.Bytes()
 			b, ok := res.Blocks[*op.CID]
 			if !ok {
-				return 0, fmt.Errorf("actorstore: %w: %s of %q without its record block", ErrInvalidCommit, op.Action, op.Path)
+				return nil, fmt.Errorf("actorstore: %w: %s of %q without its record block", ErrInvalidCommit, op.Action, op.Path)
 			}
 			ix.idx, err = indexRecord(o.collection, b)
 			if err != nil {
-				return 0, &RecordError{Path: op.Path, Err: err}
+				return nil, &RecordError{Path: op.Path, Err: err}
 			}
 			ix.replace = op.Action == repo.ActionUpdate
 		case repo.ActionDelete:
 			o.del = true
 			ix.del, ix.replace = true, true
 		default:
-			return 0, fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
+			return nil, fmt.Errorf("actorstore: %w: op action %q", ErrInvalidCommit, op.Action)
 		}
-		ops = append(ops, o)
+		p.ops = append(p.ops, o)
 		if ix.replace || len(ix.idx.blobs) > 0 || len(ix.idx.links) > 0 {
-			index = append(index, ix)
+			p.index = append(p.index, ix)
 		}
 	}
+	return p, nil
+}
+
+// storeCommit writes a prepared commit in one transaction. event is the
+// outbox row's body, stored under outboxID when that is above zero and
+// under the next automatic ID otherwise; with a nil event there is no row,
+// and the outbox IDs are raised above outboxFloor instead (ReplayCommit).
+func (s *Store) storeCommit(ctx context.Context, p *preparedCommit, event []byte, outboxID, outboxFloor int64) (int64, error) {
+	res := p.res
 	rev := string(res.Rev)
 	var (
 		queued  bool
@@ -482,7 +542,7 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 				}
 			}
 		}
-		for _, o := range ops {
+		for _, o := range p.ops {
 			var err error
 			if o.del {
 				err = s.exec(ctx, tx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
@@ -496,9 +556,9 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 				return fmt.Errorf("actorstore: index %s/%s: %w", o.collection, o.key, err)
 			}
 		}
-		if len(index) > 0 {
+		if len(p.index) > 0 {
 			var err error
-			if queued, err = applyIndex(ctx, tx, index, true); err != nil {
+			if queued, err = applyIndex(ctx, tx, p.index, true); err != nil {
 				return err
 			}
 		}
@@ -507,6 +567,10 @@ func (s *Store) applyCommit(ctx context.Context, res *repo.CommitResult, event [
 		}
 		if event == nil {
 			return s.raiseOutboxIDs(ctx, tx, outboxFloor)
+		}
+		if outboxID > 0 {
+			id = outboxID
+			return s.putOutbox(ctx, tx, id, rev, KindCommit, event)
 		}
 		id, err = s.appendOutbox(ctx, tx, rev, KindCommit, event)
 		return err
@@ -542,6 +606,10 @@ func (s *Store) raiseOutboxIDs(ctx context.Context, tx *sql.Tx, floor int64) err
 	if err != nil {
 		return fmt.Errorf("actorstore: raise outbox IDs: %w", err)
 	}
+	// Rows stored under a reserved ID (ApplyCommitLater) take theirs
+	// from outboxTop, so it must not stay below the floor either. Raising
+	// it before the transaction commits only ever skips IDs.
+	raise(&s.outboxTop, floor)
 	return nil
 }
 
@@ -598,6 +666,16 @@ func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, 
 		}
 	}
 	return 0, fmt.Errorf("actorstore: outbox: %w", err)
+}
+
+// putOutbox stores an outbox row under an ID reserved for it
+// (reserveOutboxID). SQLite's AUTOINCREMENT counter follows an explicit ID,
+// so later automatic IDs stay above it.
+func (s *Store) putOutbox(ctx context.Context, tx *sql.Tx, id int64, rev, kind string, event []byte) error {
+	if err := s.exec(ctx, tx, `INSERT INTO outbox (id, rev, kind, body) VALUES (?, ?, ?, ?)`, id, rev, kind, event); err != nil {
+		return fmt.Errorf("actorstore: outbox row %d: %w", id, err)
+	}
+	return nil
 }
 
 // OutboxRow is an event stored with its commit and not yet sequenced.

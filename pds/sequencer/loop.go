@@ -240,11 +240,21 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 	if !r.drain && len(r.offered) > 0 && !s.takeOffered(b, did, cursor, r.offered) {
 		r.drain = true
 	}
-	if r.drain && !s.drain(ctx, b, did, cursor, r) {
-		// The outbox holds more than this batch takes: the account's
-		// waiters and appends wait for the rest.
-		b.deferred = append(b.deferred, taken{did, &request{drain: true, waiters: r.waiters, appends: r.appends}})
-		return
+	if r.drain {
+		done, drained, exists := s.drain(ctx, b, did, cursor, r)
+		if !done {
+			// The outbox holds more than this batch takes: the account's
+			// waiters, appends and handed-over rows wait for the rest.
+			b.deferred = append(b.deferred, taken{did, &request{drain: true, offered: r.offered, waiters: r.waiters, appends: r.appends}})
+			return
+		}
+		// A row handed over may not be in the outbox yet: the writer
+		// stores it in the background (actorstore.ApplyCommitLater),
+		// after the rows before it. So the handed-over rows above what
+		// the outbox held follow it.
+		if exists && len(r.offered) > 0 && !s.takeOffered(b, did, drained, r.offered) {
+			s.drainFailed(did, r, fmt.Errorf("sequencer: rows handed over for %s do not follow its outbox, which ends at %d", did, drained))
+		}
 	}
 	b.waiters = append(b.waiters, r.waiters...)
 	for _, a := range r.appends {
@@ -304,20 +314,21 @@ func (s *Sequencer) addRow(b *batch, did syntax.DID, row actorstore.OutboxRow) {
 }
 
 // drain reads did's outbox rows above cursor into b and reports whether it
-// read all of them. A failure to open or read the outbox fails the
-// request's waiters, schedules a retry and counts as done, so that the
-// account's appends still go out.
-func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor int64, r *request) bool {
+// read all of them, the ID of the last row read (cursor if none) and
+// whether the account has an outbox at all. A failure to open or read the
+// outbox fails the request's waiters, schedules a retry and counts as
+// done, so that the account's appends still go out.
+func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor int64, r *request) (done bool, last int64, exists bool) {
 	ob, release, err := s.opts.Open(ctx, did)
 	if err != nil {
 		s.drainFailed(did, r, fmt.Errorf("sequencer: open outbox of %s: %w", did, err))
-		return true
+		return true, cursor, true
 	}
 	if release != nil {
 		defer release()
 	}
 	if ob == nil {
-		return true
+		return true, cursor, false
 	}
 	t := s.tune
 	start, n := cursor, 0
@@ -329,17 +340,17 @@ func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor 
 	for {
 		want := min(t.outboxChunk, t.accountRows-n, t.batchEvents-len(b.events))
 		if want <= 0 {
-			return false
+			return false, cursor, true
 		}
 		rows, err := ob.Outbox(ctx, cursor, want)
 		if err != nil {
 			s.drainFailed(did, r, fmt.Errorf("sequencer: read outbox of %s: %w", did, err))
-			return true
+			return true, cursor, true
 		}
 		for _, row := range rows {
 			if row.ID <= cursor {
 				s.drainFailed(did, r, fmt.Errorf("sequencer: outbox of %s returned row %d after row %d", did, row.ID, cursor))
-				return true
+				return true, cursor, true
 			}
 			cursor = row.ID
 			n++
@@ -347,10 +358,10 @@ func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor 
 		}
 		if len(rows) < want {
 			delete(s.delayed, did)
-			return true
+			return true, cursor, true
 		}
 		if b.bytes >= t.batchBytes {
-			return false
+			return false, cursor, true
 		}
 	}
 }
