@@ -54,6 +54,8 @@ func runPDS(args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = logger
 	cfg.Version = buildVersion()
+	procs := scaleProcs(pdsProcsPerCPU, os.Getenv)
+	logger.Info("go processors", "gomaxprocs", procs)
 
 	stopDebug, err := startDebug(*debugAddr, logger)
 	if err != nil {
