@@ -46,6 +46,42 @@ type actors struct {
 	// closing is held for reading while stores taken out of the cache are
 	// being closed, outside mu (see waitCloses).
 	closing sync.RWMutex
+
+	// unstored holds the accounts with an acknowledged commit that their
+	// database gave up storing (Store.ApplyCommitLater): only the next
+	// start restores it, from the log, so until then the account is
+	// neither read nor written, even once its store is closed and
+	// reopened, and the durable mark stays (see syncStores). Guarded by
+	// failMu.
+	unstored map[syntax.DID]error
+}
+
+// noteUnstored records that the database of did gave up storing an
+// acknowledged commit.
+func (a *actors) noteUnstored(did syntax.DID, err error) {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	if a.unstored == nil {
+		a.unstored = make(map[syntax.DID]error)
+	}
+	if a.unstored[did] == nil {
+		a.unstored[did] = err
+	}
+}
+
+// unstoredErr returns the failure noted for did, or nil.
+func (a *actors) unstoredErr(did syntax.DID) error {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	return a.unstored[did]
+}
+
+// anyUnstored reports whether some account has a commit its database gave
+// up storing.
+func (a *actors) anyUnstored() bool {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	return len(a.unstored) > 0
 }
 
 // closeStore closes st, which syncs it first, and remembers a failure.
@@ -101,6 +137,9 @@ func newActors(dir string) *actors {
 // that what the caller reads includes every acknowledged write. The caller
 // must call release when done with it.
 func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, func(), error) {
+	if err := a.unstoredErr(did); err != nil {
+		return nil, nil, fmt.Errorf("pds: account %s is unavailable until the PDS restarts: %w", did, err)
+	}
 	st, release, err := a.getNoWait(ctx, did)
 	if err != nil {
 		return nil, nil, err

@@ -135,6 +135,12 @@ func (s *Server) syncStores(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("pds: account database of %s failed to close cleanly and cannot be synced: %w", did, err))
 		}
 	}
+	if s.actors.anyUnstored() {
+		// A logged commit is missing from its database, and only the
+		// replay of the next start brings it back: the mark must stay
+		// below its event.
+		errs = append(errs, errors.New("pds: an acknowledged commit could not be stored in its account's database; the durable mark stays until the PDS restarts"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

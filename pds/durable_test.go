@@ -2,6 +2,7 @@ package pds
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,5 +65,41 @@ func TestSyncStoresMovesDurableMark(t *testing.T) {
 	}
 	if mark, err := s.seq.DurableMark(ctx); err != nil || mark <= latest {
 		t.Fatalf("durable mark %d (%v) once the failed store is gone, want it past %d", mark, err, latest)
+	}
+}
+
+// An account whose database gave up storing an acknowledged commit is
+// unavailable, and the durable mark stays below the commit's event, until
+// the next start restores it from the log.
+func TestUnstoredCommitHoldsDurableMark(t *testing.T) {
+	ctx := context.Background()
+	p := newTestPDS(t, nil)
+	did, _ := seedAccount(t, p, "unstored.test")
+	other, _ := seedAccount(t, p, "stored.test")
+	s := p.srv
+	if err := s.syncStores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mark, err := s.seq.DurableMark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.emitIdentity(ctx, other, "stored.test"); err != nil {
+		t.Fatal(err)
+	}
+	s.actors.noteUnstored(did, errors.New("injected: commit not stored"))
+	if _, _, err := s.actors.get(ctx, did); err == nil {
+		t.Fatal("the account of an unstored commit can still be opened")
+	}
+	if _, release, err := s.actors.get(ctx, other); err != nil {
+		t.Fatalf("another account: %v", err)
+	} else {
+		release()
+	}
+	if err := s.syncStores(ctx); err == nil {
+		t.Fatal("syncStores with an unstored commit succeeded")
+	}
+	if got, err := s.seq.DurableMark(ctx); err != nil || got != mark {
+		t.Fatalf("durable mark %d (%v) with an unstored commit, want it kept at %d", got, err, mark)
 	}
 }

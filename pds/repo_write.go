@@ -187,7 +187,9 @@ func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *acto
 			defer release()
 			defer close(stored)
 			if err != nil {
-				s.log.Error("pds: gave up storing a commit in its account's database", "did", did, "rev", res.Rev, "err", err)
+				s.actors.noteUnstored(did, err)
+				s.log.Error("pds: gave up storing a commit in its account's database; the account is unavailable until the PDS restarts and restores it from the log",
+					"did", did, "rev", res.Rev, "err", err)
 				return
 			}
 			if after != nil {
