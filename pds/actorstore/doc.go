@@ -72,8 +72,11 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Reads go through the read-only
-// connection pool and never wait for writes. Writers of one account are
-// serialized by the account's lock (Lock and Unlock), which a caller holds
-// from opening the repository at Head to ApplyCommit; different accounts have
-// different files and locks and are written in parallel.
+// connection pool and never wait for a transaction, except that Head waits
+// for a commit being stored in the background (ApplyCommitLater), as
+// WaitApplied does for callers that must read every acknowledged write.
+// Writers of one account are serialized by the account's lock (Lock and
+// Unlock), which a caller holds from opening the repository at Head to
+// ApplyCommit or ApplyCommitLater; different accounts have different files
+// and locks and are written in parallel.
 package actorstore
