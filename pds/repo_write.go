@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/welkin-atproto/welkin/api/atproto"
@@ -208,12 +209,7 @@ func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *acto
 	e.repo = r
 	s.unsynced.add(did)
 	logged := s.seq.Submit(did, actorstore.OutboxRow{ID: id, Rev: string(res.Rev), Kind: actorstore.KindCommit, Body: ev})
-	waitStored := false
-	if after != nil {
-		for _, op := range res.Ops {
-			waitStored = waitStored || op.Action != repo.ActionCreate
-		}
-	}
+	waitStored := after != nil && slices.ContainsFunc(res.Ops, func(op repo.Op) bool { return op.Action != repo.ActionCreate })
 	wait = func(ctx context.Context) error {
 		if err := logged(ctx); err != nil {
 			return err

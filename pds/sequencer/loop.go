@@ -241,7 +241,7 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 		r.drain = true
 	}
 	if r.drain {
-		done, drained, exists := s.drain(ctx, b, did, cursor, r)
+		done, drained, read := s.drain(ctx, b, did, cursor, r)
 		if !done {
 			// The outbox holds more than this batch takes: the account's
 			// waiters, appends and handed-over rows wait for the rest.
@@ -251,8 +251,9 @@ func (s *Sequencer) collect(ctx context.Context, b *batch, did syntax.DID, r *re
 		// A row handed over may not be in the outbox yet: the writer
 		// stores it in the background (actorstore.ApplyCommitLater),
 		// after the rows before it. So the handed-over rows above what
-		// the outbox held follow it.
-		if exists && len(r.offered) > 0 && !s.takeOffered(b, did, drained, r.offered) {
+		// the outbox held follow it. When the outbox could not be read,
+		// they wait for the retry, which reads them from it.
+		if read && len(r.offered) > 0 && !s.takeOffered(b, did, drained, r.offered) {
 			s.drainFailed(did, r, fmt.Errorf("sequencer: rows handed over for %s do not follow its outbox, which ends at %d", did, drained))
 		}
 	}
@@ -315,14 +316,15 @@ func (s *Sequencer) addRow(b *batch, did syntax.DID, row actorstore.OutboxRow) {
 
 // drain reads did's outbox rows above cursor into b and reports whether it
 // read all of them, the ID of the last row read (cursor if none) and
-// whether the account has an outbox at all. A failure to open or read the
-// outbox fails the request's waiters, schedules a retry and counts as
-// done, so that the account's appends still go out.
-func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor int64, r *request) (done bool, last int64, exists bool) {
+// whether it could read the outbox (false also when the account has none).
+// A failure to open or read the outbox fails the request's waiters,
+// schedules a retry and counts as done, so that the account's appends
+// still go out.
+func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor int64, r *request) (done bool, last int64, read bool) {
 	ob, release, err := s.opts.Open(ctx, did)
 	if err != nil {
 		s.drainFailed(did, r, fmt.Errorf("sequencer: open outbox of %s: %w", did, err))
-		return true, cursor, true
+		return true, cursor, false
 	}
 	if release != nil {
 		defer release()
@@ -345,12 +347,12 @@ func (s *Sequencer) drain(ctx context.Context, b *batch, did syntax.DID, cursor 
 		rows, err := ob.Outbox(ctx, cursor, want)
 		if err != nil {
 			s.drainFailed(did, r, fmt.Errorf("sequencer: read outbox of %s: %w", did, err))
-			return true, cursor, true
+			return true, cursor, false
 		}
 		for _, row := range rows {
 			if row.ID <= cursor {
 				s.drainFailed(did, r, fmt.Errorf("sequencer: outbox of %s returned row %d after row %d", did, row.ID, cursor))
-				return true, cursor, true
+				return true, cursor, false
 			}
 			cursor = row.ID
 			n++
