@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/welkin-atproto/welkin/internal/sqldb"
 	"github.com/welkin-atproto/welkin/internal/sqldb/sqldbtest"
@@ -270,4 +273,13 @@ func TestReadersProceedDuringWrite(t *testing.T) {
 			t.Fatalf("after commit: count = %d, %v; want 2", n, err)
 		}
 	})
+}
+
+func TestSQLiteCommitsWithFdatasync(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("fdatasync is only switched on where SQLite can use it; this is %s", runtime.GOOS)
+	}
+	if !sqlite.FdatasyncEnabled() {
+		t.Fatal("SQLite commits with fsync; importing sqldb should have switched it to fdatasync")
+	}
 }
