@@ -26,6 +26,7 @@
 //     and the median and 99th percentile latency are recorded.
 //
 // The load generator runs in this process, on the same cores as the
-// server under test, for both servers alike. The table goes to stdout and,
+// server under test, for both servers alike; -cpuprofile writes its own
+// CPU profile, to see what it takes from the server. The table goes to stdout and,
 // with -readme, between the pdsload markers of that file.
 package main

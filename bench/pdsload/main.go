@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ type options struct {
 	only     string
 	idle     time.Duration
 	rest     time.Duration
+	cpuprof  string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -80,6 +82,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.refDir, "reference", filepath.Join("..", "..", "shared", "reference-stack"), "directory of the reference stack (start.sh)")
 	fs.DurationVar(&o.rest, "rest", 90*time.Second, "after the sign-ups, how long both servers sit without requests before their memory at rest is read")
 	fs.DurationVar(&o.idle, "idle", 90*time.Second, "after the load, how long both servers sit idle before their memory is read again (0: not measured)")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	fs.StringVar(&o.only, "only", "", `measure only "welkin" or "reference" (the README is then left alone)`)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -125,6 +128,20 @@ func run() error {
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		return err
+	}
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
