@@ -11,7 +11,8 @@
 //     read-only connections (Reader); in WAL mode readers never wait for the
 //     writer.
 //     Every connection goes through the VFS of the subpackage walbatch,
-//     which passes a commit's WAL frames to the kernel in one write.
+//     which passes a commit's WAL frames to the kernel in one write, and
+//     SQLite syncs with fdatasync where the system has it (fdatasync.go).
 //   - PostgreSQL, for scale-out, through github.com/jackc/pgx/v5 and its
 //     database/sql adapter. SQL and Reader return the same pool.
 //
