@@ -27,6 +27,6 @@
 //
 // The load generator runs in this process, on the same cores as the
 // server under test, for both servers alike; -cpuprofile writes its own
-// CPU profile, to see what it takes from the server. The table goes to stdout and,
-// with -readme, between the pdsload markers of that file.
+// CPU profile, to see what it takes from the server. The table goes to
+// stdout and, with -readme, between the pdsload markers of that file.
 package main
