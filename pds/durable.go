@@ -25,9 +25,10 @@ import (
 // database stores the commit in the background, without an fsync
 // (actorstore.ApplyCommitLater), and the write is acknowledged once the
 // sequencer has made the event durable in the firehose log. Reads and the
-// next write of the account wait for the background transaction. The log's transactions carry the events of
-// many accounts, so that one fsync serves many writes (group commit),
-// where an fsync per account database would serve one.
+// next write of the account wait for the background transaction. The
+// log's transactions carry the events of many accounts, so that one fsync
+// serves many writes (group commit), where an fsync per account database
+// would serve one.
 //
 // The event holds everything the commit wrote: the commit, its new MST
 // nodes and records (the CAR slice) and its ops. So if a power loss takes

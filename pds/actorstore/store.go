@@ -669,8 +669,8 @@ func (s *Store) appendOutbox(ctx context.Context, tx *sql.Tx, rev, kind string, 
 }
 
 // putOutbox stores an outbox row under an ID reserved for it
-// (reserveOutboxID). SQLite's AUTOINCREMENT counter follows an explicit ID,
-// so later automatic IDs stay above it.
+// (ApplyCommitLater takes it from outboxTop). SQLite's AUTOINCREMENT
+// counter follows an explicit ID, so later automatic IDs stay above it.
 func (s *Store) putOutbox(ctx context.Context, tx *sql.Tx, id int64, rev, kind string, event []byte) error {
 	if err := s.exec(ctx, tx, `INSERT INTO outbox (id, rev, kind, body) VALUES (?, ?, ?, ?)`, id, rev, kind, event); err != nil {
 		return fmt.Errorf("actorstore: outbox row %d: %w", id, err)
