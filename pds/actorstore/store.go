@@ -523,9 +523,6 @@ func (s *Store) storeCommit(ctx context.Context, p *preparedCommit, event []byte
 	)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
-		if err := s.checkSince(ctx, tx, res.Since); err != nil {
-			return err
-		}
 		var err error
 		if deleted, err = s.deleteAcked(ctx, tx); err != nil {
 			return err
@@ -562,7 +559,9 @@ func (s *Store) storeCommit(ctx context.Context, p *preparedCommit, event []byte
 				return err
 			}
 		}
-		if err := s.setRoot(ctx, tx, res.CID, rev); err != nil {
+		// The root moves only from the head res was built on; otherwise
+		// nothing of this transaction stays.
+		if err := s.swapRoot(ctx, tx, res.Since, res.CID, rev); err != nil {
 			return err
 		}
 		if event == nil {
@@ -641,6 +640,40 @@ func (s *Store) checkSince(ctx context.Context, tx *sql.Tx, since syntax.TID) er
 		return &ConcurrentWriteError{DID: did, Since: since, Head: head}
 	}
 	return nil
+}
+
+// swapRoot sets the stored root to c and rev if the stored rev is since
+// (no root when since is empty), the head a new commit was built on, and
+// returns a ConcurrentWriteError otherwise. It is checkSince and setRoot
+// in one statement: no read of the root, and so none of the goroutines
+// database/sql starts to watch a query inside a transaction.
+func (s *Store) swapRoot(ctx context.Context, tx *sql.Tx, since syntax.TID, c data.CID, rev string) error {
+	q := `UPDATE repo_root SET cid = ?, rev = ? WHERE id = 1 AND rev = ?`
+	args := []any{c.Bytes(), rev, string(since)}
+	if since == "" {
+		q = `INSERT INTO repo_root (id, cid, rev) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`
+		args = args[:2]
+	}
+	st, err := s.db.TxStmt(ctx, tx, q)
+	if err != nil {
+		return fmt.Errorf("actorstore: set root: %w", err)
+	}
+	r, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("actorstore: set root: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("actorstore: set root: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	// Name the stored head in the error.
+	if err := s.checkSince(ctx, tx, since); err != nil {
+		return err
+	}
+	return fmt.Errorf("actorstore: set root: %d rows changed", n)
 }
 
 func (s *Store) setRoot(ctx context.Context, tx *sql.Tx, c data.CID, rev string) error {
