@@ -151,6 +151,16 @@ func (a *actors) get(ctx context.Context, did syntax.DID) (*actorstore.Store, fu
 	return st, release, nil
 }
 
+// getForWrite is get without waiting for the account's queued commits to
+// be stored: for a writer that builds on them (Store.LockForCommit) and
+// reads only through methods that wait for them.
+func (a *actors) getForWrite(ctx context.Context, did syntax.DID) (*actorstore.Store, func(), error) {
+	if err := a.unstoredErr(did); err != nil {
+		return nil, nil, fmt.Errorf("pds: account %s is unavailable until the PDS restarts: %w", did, err)
+	}
+	return a.getNoWait(ctx, did)
+}
+
 // getNoWait is get without waiting for a commit being stored: for the
 // sequencer, which reads only the outbox, and whose loop must not stall on
 // one account.

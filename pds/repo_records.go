@@ -51,7 +51,9 @@ func (s *Server) repoCreateRecord(ctx context.Context, req *xrpc.Request) (*xrpc
 	if err != nil {
 		return nil, err
 	}
-	st, release, err := s.actors.get(ctx, did)
+	// What the checks below read of the store waits for the account's
+	// queued commits; a plain create reads nothing.
+	st, release, err := s.actors.getForWrite(ctx, did)
 	if err != nil {
 		return nil, err
 	}

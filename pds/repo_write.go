@@ -31,9 +31,11 @@ type commitOpts struct {
 	// current state.
 	Check func(ctx context.Context, r *repo.Repo) error
 	// AfterApply runs with the account's write lock held once the commit
-	// is stored in the account's database, with its result (for blob
-	// bookkeeping that must follow the commit). A write with updates or
-	// deletes, which may free blobs, is answered only after it has run.
+	// is stored in the account's database, with its result, when the
+	// store has blobs waiting for deletion (Store.BlobGCPending): blob
+	// bookkeeping that must follow the commit. A write with updates or
+	// deletes, which may free blobs, is answered only after it has run or
+	// been found not needed.
 	AfterApply func(ctx context.Context, st *actorstore.Store, res *repo.CommitResult) error
 }
 
@@ -63,14 +65,17 @@ func (s *Server) commitWritesLocked(ctx context.Context, did syntax.DID, writes 
 	if err != nil {
 		return nil, nil, err
 	}
-	st, release, err := s.actors.get(ctx, did)
+	// The commits of the account's earlier writes may still be queued in
+	// its store (actorstore.Store.ApplyCommitLater): this one builds on
+	// them without waiting, and what it reads of the store waits for them.
+	st, release, err := s.actors.getForWrite(ctx, did)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer release()
 	e := s.actors.entry(did)
 
-	st.Lock()
+	st.LockForCommit()
 	defer st.Unlock()
 	r, err := s.openRepoLocked(ctx, st, e)
 	if err != nil {
@@ -122,10 +127,11 @@ func (s *Server) initRepo(ctx context.Context, did syntax.DID, key crypto.Privat
 	return res, nil
 }
 
-// openRepoLocked returns the account's repository at its stored head (nil
-// when it has none), reusing the copy kept in e. st's lock is held.
+// openRepoLocked returns the account's repository at its head, queued
+// commits included (nil when it has none), reusing the copy kept in e.
+// st's lock is held (LockForCommit).
 func (s *Server) openRepoLocked(ctx context.Context, st *actorstore.Store, e *actorEntry) (*repo.Repo, error) {
-	head, _, ok, err := st.Head(ctx)
+	head, _, ok, err := st.CommitHead(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +199,9 @@ func (s *Server) commitLocked(ctx context.Context, st *actorstore.Store, e *acto
 					"did", did, "rev", res.Rev, "err", err)
 				return
 			}
-			if after != nil {
+			// Taking the lock waits for the account's queued commits; a
+			// store with no blob to delete needs none of it.
+			if after != nil && st.BlobGCPending() {
 				st.Lock()
 				defer st.Unlock()
 				if err := after(context.WithoutCancel(ctx), st, res); err != nil {

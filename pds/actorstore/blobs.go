@@ -94,6 +94,10 @@ func scanBlob(row *sql.Row) (BlobMeta, error) {
 // Blob returns the metadata of a blob, or an error matching
 // ErrBlobNotFound.
 func (s *Store) Blob(ctx context.Context, c data.CID) (BlobMeta, error) {
+	// A queued commit may have made it permanent.
+	if err := s.WaitApplied(ctx); err != nil {
+		return BlobMeta{}, err
+	}
 	m, err := scanBlob(s.db.Reader().QueryRowContext(ctx, blobQuery, c.Bytes()))
 	if errors.Is(err, ErrBlobNotFound) {
 		return BlobMeta{}, fmt.Errorf("actorstore: %s: %w", c, ErrBlobNotFound)
@@ -114,6 +118,9 @@ func (s *Store) MarkBlobPermanent(ctx context.Context, c data.CID) error {
 
 // HasBlobRefs reports whether any record references the blob.
 func (s *Store) HasBlobRefs(ctx context.Context, c data.CID) (bool, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return false, err
+	}
 	var n int
 	err := s.db.Reader().QueryRowContext(ctx,
 		`SELECT COUNT(*) FROM (SELECT 1 FROM record_blobs WHERE blob_cid = ? LIMIT 1)`, c.Bytes()).Scan(&n)
@@ -151,6 +158,9 @@ func blobLimit(limit int) int {
 // When since is not empty only blobs of records written in a commit after
 // rev since count. Whether the blob's bytes are present is not checked.
 func (s *Store) ListBlobs(ctx context.Context, since string, cursor data.CID, limit int) ([]data.CID, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	limit = blobLimit(limit)
 	q := `SELECT DISTINCT rb.blob_cid FROM record_blobs rb`
 	var args []any
@@ -210,6 +220,9 @@ type MissingBlob struct {
 // for the start). An imported repository lists here until its blobs are
 // uploaded again.
 func (s *Store) ListMissingBlobs(ctx context.Context, cursor data.CID, limit int) ([]MissingBlob, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	limit = blobLimit(limit)
 	q := `SELECT rb.blob_cid, MIN(rb.collection || '/' || rb.rkey) FROM record_blobs rb
 		WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.cid = rb.blob_cid AND b.temp_key IS NULL)`

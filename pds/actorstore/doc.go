@@ -23,10 +23,14 @@
 // that no event carries (blob metadata, ReplaceRepo) use durable
 // transactions and are fsynced before they return.
 //
-// ApplyCommitLater runs the same transaction in the background, so that a
-// writer can hand the event to the sequencer at once: the outbox row's ID
-// is reserved up front, and until the transaction is over, Lock, Head,
-// Sync, Close and WaitApplied wait for it (see later.go).
+// ApplyCommitLater queues the commit for a transaction run in the
+// background, so that a writer can hand the event to the sequencer at once:
+// the outbox row's ID is reserved up front. The queue is stored in batches,
+// one transaction for the commits an account queued in up to 250 ms, or
+// at once when Lock, Head, Sync, Close or WaitApplied wait for it. The
+// account's next writer need not wait: it takes LockForCommit and builds
+// on CommitHead, reading the queued commits' blocks from the queue (see
+// later.go).
 //
 // ApplyCommit checks that the stored root is the one the commit was built on
 // (its rev equals CommitResult.Since); otherwise it returns an error matching
@@ -72,11 +76,15 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Reads go through the read-only
-// connection pool and never wait for a transaction, except that Head waits
-// for a commit being stored in the background (ApplyCommitLater), as
-// WaitApplied does for callers that must read every acknowledged write.
-// Writers of one account are serialized by the account's lock (Lock and
-// Unlock), which a caller holds from opening the repository at Head to
-// ApplyCommit or ApplyCommitLater; different accounts have different files
-// and locks and are written in parallel.
+// connection pool and never wait for a transaction, except for the commits
+// queued by ApplyCommitLater: every read of the records, their index, the
+// blobs and the blocks, like Head and WaitApplied, first waits until the
+// commits handed over before it are stored, cutting their batch's wait
+// short, so that it sees every acknowledged write. Outbox, which the
+// sequencer reads, does not wait; nor do CommitHead and CommitStore, which
+// give the holder of LockForCommit the queued commits themselves. Writers
+// of one account are serialized by the account's lock (Lock or
+// LockForCommit, and Unlock), which a caller holds from opening the
+// repository at its head to ApplyCommit or ApplyCommitLater; different
+// accounts have different files and locks and are written in parallel.
 package actorstore

@@ -279,6 +279,9 @@ func queueGarbage(ctx context.Context, tx *sql.Tx, cids []data.CID) (queued bool
 // path points to linkTo: the records a new one with the same subject would
 // duplicate.
 func (s *Store) BacklinkConflicts(ctx context.Context, collection syntax.NSID, path, linkTo string) ([]syntax.RecordKey, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Reader().QueryContext(ctx,
 		`SELECT rkey FROM backlinks WHERE link_to = ? AND path = ? AND collection = ? ORDER BY rkey`,
 		linkTo, path, string(collection))

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/crypto"
 	"github.com/welkin-atproto/welkin/atproto/repo"
+	"github.com/welkin-atproto/welkin/atproto/syntax"
 )
 
 var errFault = errors.New("injected fault")
@@ -241,5 +245,169 @@ func TestApplyCommitLaterStaleHead(t *testing.T) {
 	}
 	if _, err := writeErr(s, key, clock, create(t, post, "3jzfcijpj2z2d", "four")); !errors.Is(err, ErrConcurrentWrite) {
 		t.Fatalf("a write after the failure: %v, want the failure", err)
+	}
+}
+
+// TestApplyCommitLaterBatches queues commits behind one being stored: the
+// writer builds each on CommitHead without waiting, reading the blocks of
+// the commits being stored or queued through CommitStore, and the queue is
+// then stored in one transaction as soon as WaitApplied asks for it.
+func TestApplyCommitLaterBatches(t *testing.T) {
+	ctx := t.Context()
+	key := testKey(t)
+	clock := repo.NewRevClock(1)
+	s := openStore(t, t.TempDir(), testDID)
+	c0 := write(t, s, key, clock, create(t, post, "3jzfcijpj2z2a", "zero"))
+
+	// Every attempt at storing a batch passes here; the first is held
+	// until the other commits are queued.
+	hold, entered := make(chan struct{}), make(chan struct{})
+	var attempts int // written by the storing goroutine before Done
+	s.laterFault = func(attempt int) error {
+		attempts++
+		if attempts == 1 {
+			close(entered)
+			<-hold
+		}
+		return nil
+	}
+	var (
+		order []string // written by Done hooks, in one goroutine per batch
+		mu    sync.Mutex
+		done  = make(chan struct{}, 8)
+	)
+	hooks := func(rev string) LaterHooks {
+		return LaterHooks{Done: func(err error) {
+			if err != nil {
+				t.Errorf("Done of %s: %v", rev, err)
+			}
+			mu.Lock()
+			order = append(order, rev)
+			mu.Unlock()
+			done <- struct{}{}
+		}}
+	}
+	var want []string
+	for i, rkey := range []string{"3jzfcijpj2z2b", "3jzfcijpj2z2c", "3jzfcijpj2z2d", "3jzfcijpj2z2e", "3jzfcijpj2z2f"} {
+		s.LockForCommit()
+		head, _, ok, err := s.CommitHead(ctx)
+		if err != nil || !ok {
+			t.Fatalf("CommitHead before commit %d: %v %v", i, ok, err)
+		}
+		// Reopened at the queued head each time, so that the tree is
+		// read from the queue and not from memory.
+		r, err := repo.OpenRepo(ctx, s.CommitStore(), head)
+		if err != nil {
+			t.Fatalf("open at the queued head %v: %v", head, err)
+		}
+		if err := r.Apply(ctx, []repo.RecordWrite{create(t, post, rkey, "post "+rkey)}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Commit(ctx, key, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ApplyCommitLater(res, eventFor(res), hooks(string(res.Rev))); err != nil {
+			t.Fatalf("queue commit %d: %v", i, err)
+		}
+		s.Unlock()
+		want = append(want, string(res.Rev))
+		if i == 0 {
+			// Asked for, the first is stored alone, and held there while
+			// the others queue; the store's head does not move meanwhile.
+			s.pendingLater()
+			<-entered
+			if _, rev, _, err := s.readHead(ctx); err != nil || rev != string(c0.Rev) {
+				t.Fatalf("stored head while held: %q %v, want %q", rev, err, c0.Rev)
+			}
+		}
+	}
+	close(hold)
+	if err := s.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range want {
+		<-done
+	}
+	if attempts != 2 {
+		t.Errorf("%d transactions for 5 commits queued behind a held one, want 2", attempts)
+	}
+	mu.Lock()
+	if !slices.Equal(order, want) {
+		t.Errorf("Done hooks ran for %v, want %v", order, want)
+	}
+	mu.Unlock()
+	if _, rev, _, err := s.Head(ctx); err != nil || rev != want[len(want)-1] {
+		t.Fatalf("Head = %q, %v; want %q", rev, err, want[len(want)-1])
+	}
+	for _, rkey := range []string{"3jzfcijpj2z2b", "3jzfcijpj2z2f"} {
+		if _, b, err := s.GetRecord(ctx, post, syntax.RecordKey(rkey)); err != nil || !bytes.Equal(b, record(t, post, "post "+rkey)) {
+			t.Errorf("record %s: %x, %v", rkey, b, err)
+		}
+	}
+	rows, err := s.Outbox(ctx, 0, 0)
+	if err != nil || len(rows) != 6 {
+		t.Fatalf("outbox: %d rows, %v; want 6", len(rows), err)
+	}
+	for i, r := range rows[1:] {
+		if r.ID != rows[0].ID+int64(i)+1 || r.Rev != want[i] {
+			t.Errorf("outbox row %d: ID %d rev %s, want ID %d rev %s", i+1, r.ID, r.Rev, rows[0].ID+int64(i)+1, want[i])
+		}
+	}
+}
+
+// queueCommit builds a commit of writes on CommitHead and queues it, as the
+// PDS's writer does, without waiting for the commits queued before it.
+func queueCommit(t *testing.T, s *Store, key crypto.PrivateKey, clock *repo.RevClock, writes ...repo.RecordWrite) *repo.CommitResult {
+	t.Helper()
+	ctx := t.Context()
+	s.LockForCommit()
+	defer s.Unlock()
+	head, _, _, err := s.CommitHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.OpenRepo(ctx, s.CommitStore(), head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Commit(ctx, key, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyCommitLater(res, eventFor(res), LaterHooks{}); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestQueuedCommitsSeenByChecks reads, right after queueing commits, what
+// a writer's checks read of the store: backlinks and blob metadata wait for
+// the queue, so they see the queued commits.
+func TestQueuedCommitsSeenByChecks(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, t.TempDir(), testDID)
+	key, clock := testKey(t), repo.NewRevClock(7)
+	write(t, s, key, clock) // the first, empty commit
+	a := blobCID("a")
+	putTemp(t, s, a, "tempkeya", time.Now())
+	const subj = "at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3k2a"
+	queueCommit(t, s, key, clock, put(like, "l1", likeRecord(t, subj)))
+	last := queueCommit(t, s, key, clock, put(profile, "self", withBlobs(t, profile, a)))
+
+	if got, err := s.BacklinkConflicts(ctx, like, "subject.uri", subj); err != nil || !slices.Equal(got, []syntax.RecordKey{"l1"}) {
+		t.Errorf("BacklinkConflicts right after queueing = %v, %v; want [l1]", got, err)
+	}
+	if m, err := s.Blob(ctx, a); err != nil || !m.Permanent() {
+		t.Errorf("Blob right after queueing its reference: %+v, %v; want permanent", m, err)
+	}
+	if ok, err := s.HasBlobRefs(ctx, a); err != nil || !ok {
+		t.Errorf("HasBlobRefs right after queueing = %v, %v", ok, err)
+	}
+	if _, rev, _, err := s.readHead(ctx); err != nil || rev != string(last.Rev) {
+		t.Errorf("stored head = %q, %v; want %q", rev, err, last.Rev)
 	}
 }

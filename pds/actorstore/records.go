@@ -19,6 +19,9 @@ type RecordData struct {
 // ListRecordData is ListRecords with each record's bytes, read in the same
 // query. A record whose block is missing gives a *repo.MissingBlockError.
 func (s *Store) ListRecordData(ctx context.Context, collection syntax.NSID, cursor string, limit int, reverse bool) ([]RecordData, string, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, "", err
+	}
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
@@ -75,6 +78,9 @@ func (s *Store) ListRecordData(ctx context.Context, collection syntax.NSID, curs
 // in order. It skips from one collection to the next through the index, so
 // its cost grows with the number of collections, not of records.
 func (s *Store) ListCollections(ctx context.Context) ([]syntax.NSID, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Reader().QueryContext(ctx, `
 WITH RECURSIVE c(name) AS (
 	SELECT MIN(collection) FROM records
@@ -113,6 +119,9 @@ type Counts struct {
 // Counts counts the account's records, blocks and blobs, in one read
 // transaction.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return Counts{}, err
+	}
 	var c Counts
 	err := s.db.Reader().QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM records),

@@ -164,6 +164,9 @@ func referencedBlobs(ctx context.Context, tx *sql.Tx) ([]data.CID, error) {
 // bytes are still temporary: after ReplaceRepo, those the caller must make
 // permanent.
 func (s *Store) TempBlobsReferenced(ctx context.Context) ([]BlobMeta, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Reader().QueryContext(ctx,
 		`SELECT cid, mime, size, temp_key, created_at FROM blobs b WHERE b.temp_key IS NOT NULL
 		 AND EXISTS (SELECT 1 FROM record_blobs rb WHERE rb.blob_cid = b.cid) ORDER BY cid`)

@@ -174,12 +174,26 @@ type Store struct {
 	// rows of the new one.
 	outboxTop atomic.Int64
 
-	// later is the commit last handed to ApplyCommitLater (see later.go);
-	// stop is closed by Close, to end its attempts.
-	laterMu  sync.Mutex
-	later    *laterApply
-	stop     chan struct{}
-	stopOnce sync.Once
+	// The commits handed to ApplyCommitLater and not yet stored (see
+	// later.go), guarded by laterMu: queue holds those waiting, storingNow
+	// the batch being stored; later is the last commit handed over and
+	// laterHead the head it leaves; storing is set while a goroutine
+	// stores the queue, which kick asks to store it now; laterErr is the
+	// failure of a batch the store gave up. stop is closed by Close, to end
+	// the attempts.
+	laterMu    sync.Mutex
+	queue      []*queuedCommit
+	storingNow []*queuedCommit
+	later      *laterApply
+	laterHead  *headState
+	storing    bool
+	laterErr   error
+	kick       chan struct{}
+	// hooksDone is closed once the Done hooks of the last batch stored
+	// have run; only the goroutine storing the queue uses it.
+	hooksDone chan struct{}
+	stop      chan struct{}
+	stopOnce  sync.Once
 	// laterFault, set by tests, fails an attempt at storing a commit in
 	// the background when it returns an error.
 	laterFault func(attempt int) error
@@ -238,7 +252,7 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("actorstore: migrate %s: %w", did, err)
 	}
-	s := &Store{did: did, db: db, stop: make(chan struct{})}
+	s := &Store{did: did, db: db, stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	var n int
 	if err := db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM blob_gc LIMIT 1)`).Scan(&n); err != nil {
 		db.Close()
@@ -304,11 +318,12 @@ func (s *Store) DID() syntax.DID { return s.did }
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Lock takes the account's write lock, once the commit last handed to
+// Lock takes the account's write lock, once every commit handed to
 // ApplyCommitLater is stored. A writer holds it from reading Head (and
 // opening the repository there) until ApplyCommit or ApplyCommitLater
 // returns, so that writes of one account never race; the Since check
-// still refuses a commit built on a stale head.
+// still refuses a commit built on a stale head. The writer of commits
+// for ApplyCommitLater may take it with LockForCommit instead.
 func (s *Store) Lock() {
 	s.mu.Lock()
 	s.waitLater() // a failure comes back from Head and every write
@@ -317,8 +332,17 @@ func (s *Store) Lock() {
 // Unlock releases the account's write lock.
 func (s *Store) Unlock() { s.mu.Unlock() }
 
-// GetBlock implements repo.BlockStore, reading through the read-only pool.
+// GetBlock implements repo.BlockStore, reading through the read-only pool
+// once the queued commits are stored.
 func (s *Store) GetBlock(ctx context.Context, c data.CID) ([]byte, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
+	return s.getBlock(ctx, c)
+}
+
+// getBlock is GetBlock without waiting for queued commits.
+func (s *Store) getBlock(ctx context.Context, c data.CID) ([]byte, error) {
 	st, err := s.db.ReaderStmt(ctx, `SELECT data FROM blocks WHERE cid = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("actorstore: get block %s: %w", c, err)
@@ -347,22 +371,25 @@ func (s *Store) PutBlock(ctx context.Context, c data.CID, b []byte) error {
 }
 
 // CommitStore returns the view of the store a repo.Repo is built on when its
-// commits are stored with ApplyCommit: it reads from the store and its
-// PutBlock keeps nothing, since ApplyCommit writes CommitResult.Blocks in
-// the commit's transaction. After a commit that ApplyCommit refused, the
+// commits are stored with ApplyCommit or ApplyCommitLater: it reads the
+// blocks of queued commits and then the database, and its PutBlock keeps
+// nothing, since the commit's transaction writes CommitResult.Blocks. After a commit that ApplyCommit refused, the
 // repository must be reopened at Head.
 func (s *Store) CommitStore() repo.BlockStore { return commitStore{s} }
 
 type commitStore struct{ s *Store }
 
 func (c commitStore) GetBlock(ctx context.Context, cid data.CID) ([]byte, error) {
-	return c.s.GetBlock(ctx, cid)
+	if b, ok := c.s.queuedBlock(cid); ok {
+		return b, nil
+	}
+	return c.s.getBlock(ctx, cid)
 }
 
 func (commitStore) PutBlock(context.Context, data.CID, []byte) error { return nil }
 
 // Head returns the CID and rev of the current commit; ok is false when the
-// repository has no commit yet. A commit being stored in the background is
+// repository has no commit yet. Commits queued by ApplyCommitLater are
 // waited for.
 func (s *Store) Head(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
 	if err := s.WaitApplied(ctx); err != nil {
@@ -514,11 +541,28 @@ func prepareCommit(res *repo.CommitResult) (*preparedCommit, error) {
 // under the next automatic ID otherwise; with a nil event there is no row,
 // and the outbox IDs are raised above outboxFloor instead (ReplayCommit).
 func (s *Store) storeCommit(ctx context.Context, p *preparedCommit, event []byte, outboxID, outboxFloor int64) (int64, error) {
-	res := p.res
-	rev := string(res.Rev)
+	ids, err := s.storeCommits(ctx, []commitWrite{{p: p, event: event, outboxID: outboxID, outboxFloor: outboxFloor}})
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
+}
+
+// commitWrite is one commit for storeCommits, with its outbox row as
+// storeCommit describes.
+type commitWrite struct {
+	p                     *preparedCommit
+	event                 []byte
+	outboxID, outboxFloor int64
+}
+
+// storeCommits writes prepared commits, each built on the one before it,
+// in one transaction, and returns their outbox row IDs. Either all of them
+// are stored or none.
+func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, error) {
+	ids := make([]int64, len(cs))
 	var (
 		queued  bool
-		id      int64
 		deleted int64
 	)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -527,63 +571,78 @@ func (s *Store) storeCommit(ctx context.Context, p *preparedCommit, event []byte
 		if deleted, err = s.deleteAcked(ctx, tx); err != nil {
 			return err
 		}
-		if len(res.Blocks) > 0 {
-			st, err := s.db.TxStmt(ctx, tx,
-				`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING`)
+		for i, c := range cs {
+			q, id, err := s.writeCommit(ctx, tx, c)
 			if err != nil {
 				return err
 			}
-			for c, b := range res.Blocks {
-				if _, err := st.ExecContext(ctx, c.Bytes(), b, rev); err != nil {
-					return fmt.Errorf("actorstore: put block %s: %w", c, err)
-				}
-			}
+			queued = queued || q
+			ids[i] = id
 		}
-		for _, o := range p.ops {
-			var err error
-			if o.del {
-				err = s.exec(ctx, tx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
-			} else {
-				err = s.exec(ctx, tx,
-					`INSERT INTO records (collection, rkey, cid, rev) VALUES (?, ?, ?, ?)
-					 ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
-					o.collection, o.key, o.cid, rev)
-			}
-			if err != nil {
-				return fmt.Errorf("actorstore: index %s/%s: %w", o.collection, o.key, err)
-			}
-		}
-		if len(p.index) > 0 {
-			var err error
-			if queued, err = applyIndex(ctx, tx, p.index, true); err != nil {
-				return err
-			}
-		}
-		// The root moves only from the head res was built on; otherwise
-		// nothing of this transaction stays.
-		if err := s.swapRoot(ctx, tx, res.Since, res.CID, rev); err != nil {
-			return err
-		}
-		if event == nil {
-			return s.raiseOutboxIDs(ctx, tx, outboxFloor)
-		}
-		if outboxID > 0 {
-			id = outboxID
-			return s.putOutbox(ctx, tx, id, rev, KindCommit, event)
-		}
-		id, err = s.appendOutbox(ctx, tx, rev, KindCommit, event)
-		return err
+		return nil
 	})
 	if err != nil {
 		s.forgetHead()
-		return 0, err
+		return nil, err
 	}
-	s.setHead(res.CID, rev)
+	last := cs[len(cs)-1].p.res
+	s.setHead(last.CID, string(last.Rev))
 	s.noteDeleted(deleted)
 	if queued {
 		s.gcPending.Store(true)
 	}
-	return id, nil
+	return ids, nil
+}
+
+// writeCommit writes one commit of storeCommits in tx. It reports whether
+// a blob was queued for deletion, and the outbox row's ID.
+func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite) (queued bool, id int64, err error) {
+	res := c.p.res
+	rev := string(res.Rev)
+	if len(res.Blocks) > 0 {
+		st, err := s.db.TxStmt(ctx, tx,
+			`INSERT INTO blocks (cid, data, rev) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING`)
+		if err != nil {
+			return false, 0, err
+		}
+		for cid, b := range res.Blocks {
+			if _, err := st.ExecContext(ctx, cid.Bytes(), b, rev); err != nil {
+				return false, 0, fmt.Errorf("actorstore: put block %s: %w", cid, err)
+			}
+		}
+	}
+	for _, o := range c.p.ops {
+		var err error
+		if o.del {
+			err = s.exec(ctx, tx, `DELETE FROM records WHERE collection = ? AND rkey = ?`, o.collection, o.key)
+		} else {
+			err = s.exec(ctx, tx,
+				`INSERT INTO records (collection, rkey, cid, rev) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev`,
+				o.collection, o.key, o.cid, rev)
+		}
+		if err != nil {
+			return false, 0, fmt.Errorf("actorstore: index %s/%s: %w", o.collection, o.key, err)
+		}
+	}
+	if len(c.p.index) > 0 {
+		if queued, err = applyIndex(ctx, tx, c.p.index, true); err != nil {
+			return false, 0, err
+		}
+	}
+	// The root moves only from the head res was built on; otherwise
+	// nothing of this transaction stays.
+	if err := s.swapRoot(ctx, tx, res.Since, res.CID, rev); err != nil {
+		return false, 0, err
+	}
+	if c.event == nil {
+		return queued, 0, s.raiseOutboxIDs(ctx, tx, c.outboxFloor)
+	}
+	if c.outboxID > 0 {
+		return queued, c.outboxID, s.putOutbox(ctx, tx, c.outboxID, rev, KindCommit, c.event)
+	}
+	id, err = s.appendOutbox(ctx, tx, rev, KindCommit, c.event)
+	return queued, id, err
 }
 
 // RaiseOutboxIDs makes the next outbox row's ID higher than floor, the
@@ -789,6 +848,9 @@ func (s *Store) noteDeleted(upto int64) { raise(&s.deleted, upto) }
 // GetRecord returns the CID and bytes of the current record at
 // collection/rkey, or an error matching repo.ErrRecordNotFound.
 func (s *Store) GetRecord(ctx context.Context, collection syntax.NSID, rkey syntax.RecordKey) (data.CID, []byte, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return data.CID{}, nil, err
+	}
 	var cb, b []byte
 	err := s.db.Reader().QueryRowContext(ctx,
 		`SELECT r.cid, b.data FROM records r LEFT JOIN blocks b ON b.cid = r.cid
@@ -821,6 +883,9 @@ type RecordRef struct {
 // returned cursor is the last key listed when the page is full, "" when the
 // listing is complete.
 func (s *Store) ListRecords(ctx context.Context, collection syntax.NSID, cursor string, limit int, reverse bool) ([]RecordRef, string, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, "", err
+	}
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}

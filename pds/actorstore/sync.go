@@ -31,6 +31,9 @@ const BlockPageSize = 500
 // of the first commit that stored it. So this is a walk over storage, not a
 // repository diff: CommitAtRev and repo.Diff give the latter.
 func (s *Store) BlocksSince(ctx context.Context, since string, fn func(c data.CID, b []byte) error) error {
+	if err := s.WaitApplied(ctx); err != nil {
+		return err
+	}
 	// Pages follow the table's rowid, which orders blocks by insertion and
 	// makes each page a range read of the table's own b-tree.
 	q := `SELECT rowid, cid, data FROM blocks WHERE rowid > ?`
@@ -94,6 +97,9 @@ func (s *Store) BlocksSince(ctx context.Context, since string, fn func(c data.CI
 // the store holds it. Every commit the store has held stays in it, so this
 // finds any earlier head, as com.atproto.sync.getRepo's since needs.
 func (s *Store) CommitAtRev(ctx context.Context, rev string) (data.CID, bool, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return data.CID{}, false, err
+	}
 	if rev == "" {
 		return data.CID{}, false, nil
 	}
@@ -131,6 +137,9 @@ const dagCBORCodec = 0x71
 // MissingBlocks returns those of cids the store does not hold, in the order
 // given, without reading the blocks themselves.
 func (s *Store) MissingBlocks(ctx context.Context, cids []data.CID) ([]data.CID, error) {
+	if err := s.WaitApplied(ctx); err != nil {
+		return nil, err
+	}
 	var missing []data.CID
 	for start := 0; start < len(cids); start += maxExistsBatch {
 		batch := cids[start:min(start+maxExistsBatch, len(cids))]
