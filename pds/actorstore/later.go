@@ -307,11 +307,22 @@ func (s *Store) applyFailed() error {
 }
 
 // LockForCommit takes the account's write lock, as Lock does, without
-// waiting for the queued commits to be stored: for the writer of the next
-// commit, which builds on CommitHead and reads blocks through
-// CommitStore, and which must call WaitApplied before anything else it
-// reads from the store.
-func (s *Store) LockForCommit() { s.mu.Lock() }
+// waiting for the queued commits to be stored, unless batchMax of them or
+// more wait: for the writer of the next commit, which builds on
+// CommitHead and reads blocks through CommitStore, and which must call
+// WaitApplied before anything else it reads from the store. The bound
+// holds the queue's memory when commits come faster than they can be
+// stored: the writer then waits for the queue, as every writer did before
+// commits were batched.
+func (s *Store) LockForCommit() {
+	s.mu.Lock()
+	s.laterMu.Lock()
+	full := len(s.queue) >= batchMax
+	s.laterMu.Unlock()
+	if full {
+		s.waitLater() // a failure comes back from CommitHead and the write
+	}
+}
 
 // CommitHead is Head for the holder of LockForCommit: the head the last
 // queued commit leaves, without waiting for it to be stored.
