@@ -121,6 +121,13 @@ func (s *Store) ApplyCommitLater(res *repo.CommitResult, event []byte, hooks Lat
 	s.laterHead = &headState{cid: res.CID, rev: string(res.Rev), ok: true}
 	start := !s.storing
 	s.storing = true
+	if len(s.queue) >= batchMax {
+		// A full batch waits: no reason to wait longer.
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
 	s.laterMu.Unlock()
 	if start {
 		go s.storeQueue()
@@ -307,8 +314,8 @@ func (s *Store) applyFailed() error {
 }
 
 // LockForCommit takes the account's write lock, as Lock does, without
-// waiting for the queued commits to be stored, unless batchMax of them or
-// more wait: for the writer of the next commit, which builds on
+// waiting for the queued commits to be stored, unless two full batches of
+// them (2*batchMax) or more wait: for the writer of the next commit, which builds on
 // CommitHead and reads blocks through CommitStore, and which must call
 // WaitApplied before anything else it reads from the store. The bound
 // holds the queue's memory when commits come faster than they can be
@@ -317,7 +324,7 @@ func (s *Store) applyFailed() error {
 func (s *Store) LockForCommit() {
 	s.mu.Lock()
 	s.laterMu.Lock()
-	full := len(s.queue) >= batchMax
+	full := len(s.queue) >= 2*batchMax
 	s.laterMu.Unlock()
 	if full {
 		s.waitLater() // a failure comes back from CommitHead and the write
