@@ -22,11 +22,12 @@ import (
 // How a repository write becomes durable.
 //
 // A commit's #commit event is handed to the sequencer while the account's
-// database stores the commit in the background, without an fsync
+// database queues the commit for a background transaction, without an
+// fsync, shared with the account's other commits of the moment
 // (actorstore.ApplyCommitLater), and the write is acknowledged once the
-// sequencer has made the event durable in the firehose log. Reads and the
-// next write of the account wait for the background transaction. The
-// log's transactions carry the events of many accounts, so that one fsync
+// sequencer has made the event durable in the firehose log. Reads of the
+// account wait for the queue to be stored; its next write builds on the
+// queue. The log's transactions carry the events of many accounts, so that one fsync
 // serves many writes (group commit), where an fsync per account database
 // would serve one.
 //

@@ -26,7 +26,7 @@ import (
 // first of them has waited batchWait or as soon as anything needs them
 // stored: Lock, Head, Sync, Close, WaitApplied and every read of records,
 // blobs and blocks wait until every commit handed over before them is
-// stored, and cut the wait short. A transaction
+// stored, and cut the wait short, as a full batch does. A transaction
 // costs much the same for one commit as for several (the pages every
 // commit changes, the database header, the root, the outbox, are written
 // once), so under many writes an account's commits share their
@@ -118,7 +118,6 @@ func (s *Store) ApplyCommitLater(res *repo.CommitResult, event []byte, hooks Lat
 	s.laterMu.Lock()
 	s.queue = append(s.queue, &queuedCommit{p: p, event: event, id: id, la: la, hooks: hooks})
 	s.later = la
-	s.laterHead = &headState{cid: res.CID, rev: string(res.Rev), ok: true}
 	start := !s.storing
 	s.storing = true
 	if len(s.queue) >= batchMax {
@@ -197,15 +196,8 @@ func (s *Store) storeQueue() {
 			}
 		}()
 		// What was queued meanwhile gets its own wait, unless it is
-		// needed sooner or a full batch is waiting.
-		s.laterMu.Lock()
-		full := len(s.queue) >= batchMax
-		s.laterMu.Unlock()
-		d := batchWait
-		if full {
-			d = 0
-		}
-		wait.Reset(d)
+		// needed sooner or fills a batch (both send a kick).
+		wait.Reset(batchWait)
 	}
 }
 
@@ -315,12 +307,12 @@ func (s *Store) applyFailed() error {
 
 // LockForCommit takes the account's write lock, as Lock does, without
 // waiting for the queued commits to be stored, unless two full batches of
-// them (2*batchMax) or more wait: for the writer of the next commit, which builds on
-// CommitHead and reads blocks through CommitStore, and which must call
-// WaitApplied before anything else it reads from the store. The bound
-// holds the queue's memory when commits come faster than they can be
-// stored: the writer then waits for the queue, as every writer did before
-// commits were batched.
+// them (2*batchMax) or more wait: for the writer of the next commit, which
+// builds on CommitHead and reads blocks through CommitStore, and which
+// must call WaitApplied before anything else it reads from the store. The
+// bound holds the queue's memory when commits come faster than they can
+// be stored: the writer then waits for the queue, as every writer did
+// before commits were batched.
 func (s *Store) LockForCommit() {
 	s.mu.Lock()
 	s.laterMu.Lock()
@@ -335,19 +327,22 @@ func (s *Store) LockForCommit() {
 // queued commit leaves, without waiting for it to be stored.
 func (s *Store) CommitHead(ctx context.Context) (commitCID data.CID, rev string, ok bool, err error) {
 	s.laterMu.Lock()
-	h, err := s.laterHead, s.laterErr
-	if len(s.queue) == 0 && s.storingNow == nil {
-		// All stored: the stored head is the one to build on, also after
-		// a writer under Lock (ReplaceRepo, ApplyCommit) moved it.
-		h = nil
+	var last *repo.CommitResult
+	if n := len(s.queue); n > 0 {
+		last = s.queue[n-1].p.res
+	} else if n := len(s.storingNow); n > 0 {
+		last = s.storingNow[n-1].p.res
 	}
+	err = s.laterErr
 	s.laterMu.Unlock()
 	if err != nil {
 		return data.CID{}, "", false, err
 	}
-	if h != nil {
-		return h.cid, h.rev, h.ok, nil
+	if last != nil {
+		return last.CID, string(last.Rev), true, nil
 	}
+	// All stored: the stored head is the one to build on, also after a
+	// writer under Lock (ReplaceRepo, ApplyCommit) moved it.
 	return s.Head(ctx)
 }
 

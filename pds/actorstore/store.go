@@ -179,16 +179,14 @@ type Store struct {
 
 	// The commits handed to ApplyCommitLater and not yet stored (see
 	// later.go), guarded by laterMu: queue holds those waiting, storingNow
-	// the batch being stored; later is the last commit handed over and
-	// laterHead the head it leaves; storing is set while a goroutine
-	// stores the queue, which kick asks to store it now; laterErr is the
-	// failure of a batch the store gave up. stop is closed by Close, to end
-	// the attempts.
+	// the batch being stored; later is the last commit handed over;
+	// storing is set while a goroutine stores the queue, which kick asks
+	// to store it now; laterErr is the failure of a batch the store gave
+	// up. stop is closed by Close, to end the attempts.
 	laterMu    sync.Mutex
 	queue      []*queuedCommit
 	storingNow []*queuedCommit
 	later      *laterApply
-	laterHead  *headState
 	storing    bool
 	laterErr   error
 	kick       chan struct{}
@@ -376,8 +374,9 @@ func (s *Store) PutBlock(ctx context.Context, c data.CID, b []byte) error {
 // CommitStore returns the view of the store a repo.Repo is built on when its
 // commits are stored with ApplyCommit or ApplyCommitLater: it reads the
 // blocks of queued commits and then the database, and its PutBlock keeps
-// nothing, since the commit's transaction writes CommitResult.Blocks. After a commit that ApplyCommit refused, the
-// repository must be reopened at Head.
+// nothing, since the commit's transaction writes CommitResult.Blocks.
+// After a commit that ApplyCommit refused, the repository must be reopened
+// at Head.
 func (s *Store) CommitStore() repo.BlockStore { return commitStore{s} }
 
 type commitStore struct{ s *Store }
