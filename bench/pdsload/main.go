@@ -69,6 +69,7 @@ type options struct {
 	idle     time.Duration
 	rest     time.Duration
 	cpuprof  string
+	window   time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -83,6 +84,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.rest, "rest", 90*time.Second, "after the sign-ups, how long both servers sit without requests before their memory at rest is read")
 	fs.DurationVar(&o.idle, "idle", 90*time.Second, "after the load, how long both servers sit idle before their memory is read again (0: not measured)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write the load generator's own CPU profile to this file")
+	fs.DurationVar(&o.window, "window", 0, "also print each step's rate and latency per window of this length (0: not printed)")
 	fs.StringVar(&o.only, "only", "", `measure only "welkin" or "reference" (the README is then left alone)`)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -96,6 +98,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.duration <= 0 {
 		return o, errors.New("-duration must be positive")
+	}
+	if o.window < 0 {
+		return o, errors.New("-window must not be negative")
 	}
 	if o.accounts < slices.Max(o.clients) {
 		return o, fmt.Errorf("-accounts %d is fewer than the %d clients of the largest step", o.accounts, slices.Max(o.clients))
@@ -481,9 +486,37 @@ type stepResult struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	firstErr string
+	// lat holds each client's latencies, and started when each of those
+	// requests began, measured from the end of the warm-up.
+	lat, started [][]time.Duration
 }
 
 func (s stepResult) perSecond() float64 { return float64(s.ok) / s.elapsed.Seconds() }
+
+// windows describes the step in consecutive windows of length w, by the
+// time each request started: how many succeeded per second, and their
+// median and 99th percentile.
+func (s stepResult) windows(w time.Duration) string {
+	if w <= 0 {
+		return ""
+	}
+	k := int((s.elapsed + w - 1) / w)
+	per := make([][]time.Duration, k)
+	for c := range s.lat {
+		for i, l := range s.lat[c] {
+			j := min(int(s.started[c][i]/w), k-1)
+			per[j] = append(per[j], l)
+		}
+	}
+	var b strings.Builder
+	for j, d := range per {
+		span := min(w, s.elapsed-time.Duration(j)*w)
+		fmt.Fprintf(&b, "  %6s-%-6s %7.0f/s  p50 %5.1f ms  p99 %5.1f ms\n",
+			time.Duration(j)*w, time.Duration(j)*w+span, float64(len(d))/span.Seconds(),
+			msOf(percentile(d, 0.50)), msOf(percentile(d, 0.99)))
+	}
+	return b.String()
+}
 
 // account is one signed-up account.
 type account struct {
@@ -617,6 +650,7 @@ func loadStep(ctx context.Context, c *client, accounts []account, n int, d time.
 	begin := time.Now().Add(warm)
 	end := begin.Add(d)
 	lat := make([][]time.Duration, n)
+	started := make([][]time.Duration, n) // since begin, beside lat
 	failed := make([]int, n)
 	errs := make([]string, n)
 	var wg sync.WaitGroup
@@ -651,11 +685,12 @@ func loadStep(ctx context.Context, c *client, accounts []account, n int, d time.
 					continue
 				}
 				lat[w] = append(lat[w], t1.Sub(t0))
+				started[w] = append(started[w], t0.Sub(begin))
 			}
 		}()
 	}
 	wg.Wait()
-	r := stepResult{clients: n, elapsed: d}
+	r := stepResult{clients: n, elapsed: d, lat: lat, started: started}
 	var all []time.Duration
 	for w := range n {
 		all = append(all, lat[w]...)
@@ -724,6 +759,7 @@ func measure(ctx context.Context, servers []*server, o options) ([]*result, erro
 		for i, srv := range servers {
 			fmt.Fprintf(os.Stderr, "pdsload: %s: %d clients for %s\n", srv.name, n, o.duration)
 			s := loadStep(ctx, clients[i], accounts[i], n, o.duration)
+			fmt.Fprint(os.Stderr, s.windows(o.window))
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}

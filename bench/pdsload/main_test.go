@@ -109,3 +109,31 @@ func TestProcessGone(t *testing.T) {
 		t.Errorf("pid %d of a reaped child counts as alive", cmd.Process.Pid)
 	}
 }
+
+func TestWindows(t *testing.T) {
+	// Two clients over 5 s in windows of 2 s: the first window has four
+	// requests of 1 ms, the second two of 10 ms, the last (1 s long) one
+	// of 30 ms.
+	s := stepResult{elapsed: 5 * time.Second,
+		lat: [][]time.Duration{
+			{time.Millisecond, time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond},
+			{time.Millisecond, time.Millisecond, 10 * time.Millisecond},
+		},
+		started: [][]time.Duration{
+			{0, time.Second, 2 * time.Second, 4500 * time.Millisecond},
+			{500 * time.Millisecond, 1999 * time.Millisecond, 3 * time.Second},
+		},
+	}
+	got := strings.Split(strings.TrimSuffix(s.windows(2*time.Second), "\n"), "\n")
+	want := []string{
+		"      0s-2s           2/s  p50   1.0 ms  p99   1.0 ms",
+		"      2s-4s           1/s  p50  10.0 ms  p99  10.0 ms",
+		"      4s-5s           1/s  p50  30.0 ms  p99  30.0 ms",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("windows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if s.windows(0) != "" {
+		t.Error("a zero window printed something")
+	}
+}
