@@ -75,6 +75,12 @@ type Config struct {
 	// small databases open at once (the PDS's one per account) sets it
 	// low: the operating system's page cache still holds the file.
 	CacheKiB int
+	// SpillPages, if set, lets the writer connection's dirty pages grow to
+	// this many pages before SQLite writes them into the WAL in the middle
+	// of a transaction (PRAGMA cache_spill). Below it, a transaction larger
+	// than CacheKiB keeps its changes in memory until it commits; above
+	// it, each spilled page that changes again is written again.
+	SpillPages int
 	// ReaderIdle closes an SQLite reader connection after it has been idle
 	// this long; zero means 5 minutes.
 	ReaderIdle time.Duration

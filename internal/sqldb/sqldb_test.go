@@ -135,6 +135,14 @@ func TestSQLitePragmas(t *testing.T) {
 	if got := sqlitePragma(t, db.SQL(), "cache_size"); got != "-2000" {
 		t.Errorf("default: PRAGMA cache_size = %s, want -2000", got)
 	}
+	// SpillPages sets the writer's spill threshold only.
+	db4 := sqldbtest.OpenSQLite(t, sqldb.Config{CacheKiB: 512, SpillPages: 3000})
+	if got := sqlitePragma(t, db4.SQL(), "cache_spill"); got != "3000" {
+		t.Errorf("SpillPages: 3000: writer: PRAGMA cache_spill = %s, want 3000", got)
+	}
+	if got, def := sqlitePragma(t, db4.Reader(), "cache_spill"), sqlitePragma(t, db3.Reader(), "cache_spill"); got != def {
+		t.Errorf("SpillPages: 300: reader: PRAGMA cache_spill = %s, want the default %s", got, def)
+	}
 	// A URL-escaped ? in the path, a space in a directory name.
 	dir := filepath.Join(t.TempDir(), "dir with space")
 	path := filepath.Join(dir, "u?.db")

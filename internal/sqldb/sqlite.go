@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +129,11 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*DB, error) {
 	if cfg.CacheKiB > 0 {
 		common = append(common, fmt.Sprintf("cache_size(-%d)", cfg.CacheKiB))
 	}
-	writer, err := sql.Open("sqlite", sqliteDSN(abs, vfs, common, "immediate"))
+	writerPragmas := common
+	if cfg.SpillPages > 0 {
+		writerPragmas = append(slices.Clip(common), fmt.Sprintf("cache_spill(%d)", cfg.SpillPages))
+	}
+	writer, err := sql.Open("sqlite", sqliteDSN(abs, vfs, writerPragmas, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open SQLite: %w", err)
 	}

@@ -146,6 +146,15 @@ const (
 	storeReaders    = 2
 	storeReaderIdle = 30 * time.Second
 	storeCacheKiB   = 256
+	// storeSpillPages is how large (in 4 KiB pages) a transaction may grow
+	// before its dirty pages go to the WAL before it commits. A batch of
+	// commits (see later.go) changes pages all over the block index, far
+	// more than the 256 KiB cache holds; spilled pages are changed again
+	// and rewritten, and SQLite then rewrites every later frame's checksum.
+	// At 64 clients this made each batch write several times its size, and
+	// the rate fell as the repositories grew. 8 MiB holds any batch; only
+	// a large import spills.
+	storeSpillPages = 2048
 	// walAutocheckpoint is the WAL size, in pages, at which a commit
 	// copies the WAL into the database file itself. Sync does that about
 	// every second (see package pds), but a round of syncs over many
@@ -245,7 +254,8 @@ func Open(ctx context.Context, dir string, did syntax.DID) (*Store, error) {
 	}
 	path := filepath.Join(Dir(dir, did), FileName)
 	db, err := sqldb.Open(ctx, sqldb.Config{URL: path, Synchronous: sqldb.SyncNormal,
-		MaxReaders: storeReaders, ReaderIdle: storeReaderIdle, CacheKiB: storeCacheKiB})
+		MaxReaders: storeReaders, ReaderIdle: storeReaderIdle, CacheKiB: storeCacheKiB,
+		SpillPages: storeSpillPages})
 	if err != nil {
 		return nil, fmt.Errorf("actorstore: open %s: %w", did, err)
 	}
