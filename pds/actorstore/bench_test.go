@@ -65,3 +65,51 @@ func benchApplyCommit(b *testing.B, records int) {
 		}
 	}
 }
+
+// BenchmarkStoreBatch measures storing a batch of queued commits
+// (ApplyCommitLater) of one post each, as the PDS's background
+// transactions do, into a repository of 3,000 records: about what each
+// account reaches in a 30 s pdsload step. An op is one batch.
+func BenchmarkStoreBatch(b *testing.B) {
+	for _, batch := range []int{16, 64} {
+		b.Run(fmt.Sprintf("commits=%d", batch), func(b *testing.B) { benchStoreBatch(b, 3000, batch) })
+	}
+}
+
+func benchStoreBatch(b *testing.B, records, batch int) {
+	ctx := context.Background()
+	s := openStore(b, b.TempDir(), testDID)
+	key := testKey(b)
+	clock := repo.NewRevClock(1)
+	const perCommit = 200
+	for done := 0; done < records; {
+		n := min(perCommit, records-done)
+		ws := make([]repo.RecordWrite, n)
+		for i := range ws {
+			ws[i] = create(b, post, fmt.Sprintf("3j%011d", done+i), fmt.Sprintf("old post %d", done+i))
+		}
+		write(b, s, key, clock, ws...)
+		done += n
+	}
+	if err := s.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if i%16 == 15 {
+			if err := s.Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for j := range batch {
+			k := i*batch + j
+			queueCommit(b, s, key, clock, LaterHooks{}, create(b, post, fmt.Sprintf("3k%011d", k), fmt.Sprintf("post %d", k)))
+		}
+		b.StartTimer()
+		if err := s.WaitApplied(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/commit")
+}

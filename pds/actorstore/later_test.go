@@ -339,7 +339,7 @@ func TestApplyCommitLaterBatches(t *testing.T) {
 
 // queueCommit builds a commit of writes on CommitHead and queues it, as the
 // PDS's writer does, without waiting for the commits queued before it.
-func queueCommit(t *testing.T, s *Store, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) *repo.CommitResult {
+func queueCommit(t testing.TB, s *Store, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) *repo.CommitResult {
 	t.Helper()
 	ctx := t.Context()
 	s.LockForCommit()
