@@ -674,6 +674,45 @@ func (t *Tree) List(ctx context.Context, collection, after string, limit int, re
 	return out, nil
 }
 
+// Shed drops from memory the decoded nodes that are in the tree's store
+// and did not change in the last keep generations (a generation ends with
+// each CommitSlice), keeping their CIDs: they are read again from the store
+// when a write or a read reaches them. A tree kept across many commits then
+// holds the paths its recent writes went through, not every node it ever
+// loaded or built, whose number grows with the repository. Nodes not yet
+// stored are always kept, and so is every node of a tree without a store.
+func (t *Tree) Shed(keep uint64) {
+	if t.store == nil || t.root == nil {
+		return
+	}
+	var cutoff uint64
+	if t.gen > keep {
+		cutoff = t.gen - keep
+	}
+	t.shed(t.root, cutoff)
+}
+
+func (t *Tree) shed(n *mstNode, cutoff uint64) {
+	t.shedLink(&n.left, cutoff)
+	for i := range n.entries {
+		t.shedLink(&n.entries[i].right, cutoff)
+	}
+}
+
+func (t *Tree) shedLink(l *link, cutoff uint64) {
+	c := l.n
+	if c == nil {
+		return
+	}
+	// A stored node's whole subtree is stored (see writeNode), so the CID
+	// is all that is needed to read it back.
+	if c.stored && c.gen < cutoff && c.cid.Defined() && c.cid == l.cid {
+		l.n = nil
+		return
+	}
+	t.shed(c, cutoff)
+}
+
 // WriteBlocks hashes the tree and writes to store every node not yet
 // known to be stored there (all nodes of a tree built in memory, the
 // changed nodes of a loaded one).

@@ -584,8 +584,19 @@ func (r *Repo) commitLocked(ctx context.Context, key crypto.PrivateKey, clock *R
 
 	r.commit, r.commitCID = c, cc
 	r.pending, r.pendingOrder, r.records = nil, nil, nil
+	// Every node is now in r.store, so a tree built in memory (NewRepo)
+	// can read back from it what it sheds.
+	if r.tree.store == nil {
+		r.tree.store = r.store
+	}
+	r.tree.Shed(shedAfter)
 	return res, nil
 }
+
+// shedAfter is how many commits an MST node of a Repo stays decoded in
+// memory after it last changed (see Tree.Shed). A repository written to for
+// a long time would otherwise keep every node its writes created.
+const shedAfter = 16
 
 // sortedCIDs returns the keys of m in binary CID order, for deterministic
 // output.
