@@ -55,9 +55,10 @@ func (s *Server) syncGetCheckout(ctx context.Context, req *xrpc.Request) (*xrpc.
 
 // streamRepo answers with a CAR export of the repository of didParam, its
 // root the current commit. Without since, or with a since that is not one
-// of the account's commits, it is the whole repository at that commit,
+// of the account's commits whose tree the store keeps (see
+// actorstore.Store.CommitAtRev), it is the whole repository at that commit,
 // produced while it is sent (memory bounded by the tree's height). With
-// the rev of an earlier commit, it is the diff from that commit: the new
+// the rev of such a commit, it is the diff from that commit: the new
 // commit, the MST nodes that changed and the records created or updated,
 // which is what a holder of the earlier commit lacks. Blocks of records
 // written and deleted again since then are not sent.

@@ -3,11 +3,13 @@ package pds
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +67,15 @@ func TestSyncGetRepoSince(t *testing.T) {
 	t.Parallel()
 	p := newTestPDS(t, nil)
 	did, key := seedAccount(t, p, "alice.test")
-	a := commit(t, p, did, createPost(t, "3kaaaaaaaaaa2", "first"), createPost(t, "3kkeepkeepke2", "kept"))
-	b := commit(t, p, did, createPost(t, "3kbbbbbbbbbb2", "second"), createPost(t, "3kgonegonego2", "deleted later"))
-	c := commit(t, p, did, updatePost(t, "3kaaaaaaaaaa2", "first, edited"), deletePost("3kgonegonego2"))
+	// Each commit is stored before the next is made, so that no batch
+	// leaves out the tree of a or b (see actorstore.Store.CommitAtRev).
+	stored := func(res *repo.CommitResult) *repo.CommitResult {
+		p.srv.mustStore(t, did)
+		return res
+	}
+	a := stored(commit(t, p, did, createPost(t, "3kaaaaaaaaaa2", "first"), createPost(t, "3kkeepkeepke2", "kept")))
+	b := stored(commit(t, p, did, createPost(t, "3kbbbbbbbbbb2", "second"), createPost(t, "3kgonegonego2", "deleted later")))
+	c := stored(commit(t, p, did, updatePost(t, "3kaaaaaaaaaa2", "first, edited"), deletePost("3kgonegonego2")))
 	gone := *b.Ops[1].CID
 
 	diff := func(since syntax.TID) ([]data.CID, map[data.CID][]byte, []byte) {
@@ -137,6 +145,23 @@ func TestSyncGetRepoSince(t *testing.T) {
 
 	p.get("com.atproto.sync.getRepo", params("did", string(did), "since", "not-a-tid"), nil).
 		wantError(t, "bad since", http.StatusBadRequest, "InvalidRequest")
+
+	// A commit whose tree the store did not keep, as for a commit that a
+	// later one of its batch replaced: the whole repository too.
+	path := filepath.Join(actorstore.Dir(p.srv.actors.dir, did), actorstore.FileName)
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(t.Context(), `DELETE FROM blocks WHERE cid = ?`, b.Commit.Data.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = diff(b.Rev)
+	res, err = repo.ImportCAR(t.Context(), bytes.NewReader(body), repo.NewMemBlockStore(), repo.ImportOptions{DID: did, PublicKey: key.Public()})
+	if err != nil || res.CommitCID != c.CID || res.Records != 3 {
+		t.Errorf("since a commit without its tree: %v; want the full repository at c", err)
+	}
 }
 
 // mustStore returns the account store of did; the test's server keeps it

@@ -144,6 +144,7 @@ type commitWrite struct {
 // are stored or none.
 func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, error) {
 	ids := make([]int64, len(cs))
+	skip := replacedNodes(cs)
 	var (
 		queued  bool
 		deleted int64
@@ -155,7 +156,7 @@ func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, er
 			return err
 		}
 		for i, c := range cs {
-			q, id, err := s.writeCommit(ctx, tx, c)
+			q, id, err := s.writeCommit(ctx, tx, c, skip)
 			if err != nil {
 				return err
 			}
@@ -177,9 +178,10 @@ func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, er
 	return ids, nil
 }
 
-// writeCommit writes one commit of storeCommits in tx. It reports whether
-// a blob was queued for deletion, and the outbox row's ID.
-func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite) (queued bool, id int64, err error) {
+// writeCommit writes one commit of storeCommits in tx, leaving out the
+// blocks in skip (see replacedNodes). It reports whether a blob was queued
+// for deletion, and the outbox row's ID.
+func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite, skip map[data.CID]struct{}) (queued bool, id int64, err error) {
 	res := c.p.res
 	rev := string(res.Rev)
 	if len(res.Blocks) > 0 {
@@ -189,6 +191,9 @@ func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite) (que
 			return false, 0, err
 		}
 		for cid, b := range res.Blocks {
+			if _, ok := skip[cid]; ok {
+				continue
+			}
 			if _, err := st.ExecContext(ctx, cid.Bytes(), b, rev); err != nil {
 				return false, 0, fmt.Errorf("actorstore: put block %s: %w", cid, err)
 			}

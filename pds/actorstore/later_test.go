@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/welkin-atproto/welkin/atproto/crypto"
+	"github.com/welkin-atproto/welkin/atproto/data"
 	"github.com/welkin-atproto/welkin/atproto/repo"
 	"github.com/welkin-atproto/welkin/atproto/syntax"
 )
@@ -326,6 +327,38 @@ func TestApplyCommitLaterBatches(t *testing.T) {
 			t.Errorf("record %s: %x, %v", rkey, b, err)
 		}
 	}
+	// The second transaction left out the MST nodes that a later commit of
+	// its batch replaced. The first and the last commit keep their whole
+	// tree, which reads back; at least one commit between them does not,
+	// and CommitAtRev does not offer it.
+	br := s.BlockReader()
+	defer br.Close()
+	kept := 0
+	for i, rev := range want {
+		c, ok, err := s.CommitAtRev(ctx, rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (i == 0 || i == len(want)-1) && !ok {
+			t.Errorf("commit %d (rev %s): tree not kept", i, rev)
+		}
+		if !ok {
+			continue
+		}
+		kept++
+		r, err := repo.OpenRepo(ctx, br, c)
+		if err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		n := 0
+		if err := r.Walk(ctx, func(string, data.CID) error { n++; return nil }); err != nil || n != i+2 {
+			t.Errorf("commit %d: walk found %d records, %v; want %d", i, n, err, i+2)
+		}
+	}
+	if kept == len(want) {
+		t.Error("every commit of the batch kept its tree: no replaced node was left out")
+	}
+
 	rows, err := s.Outbox(ctx, 0, 0)
 	if err != nil || len(rows) != 6 {
 		t.Fatalf("outbox: %d rows, %v; want 6", len(rows), err)

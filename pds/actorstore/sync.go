@@ -26,10 +26,11 @@ const BlockPageSize = 500
 // stored while the walk is under way may or may not be visited. An error
 // from fn stops the walk and is returned as it is.
 //
-// The store keeps every block it was given, including those of records
-// since deleted and of MST nodes since replaced, and a block's rev is that
-// of the first commit that stored it. So this is a walk over storage, not a
-// repository diff: CommitAtRev and repo.Diff give the latter.
+// The store keeps the blocks of records since deleted and of MST nodes
+// replaced by later batches (not those a later commit of the same batch
+// replaced), and a block's rev is that of the first commit that stored it.
+// So this is a walk over storage, not a repository diff: CommitAtRev and
+// repo.Diff give the latter.
 func (s *Store) BlocksSince(ctx context.Context, since string, fn func(c data.CID, b []byte) error) error {
 	if err := s.WaitApplied(ctx); err != nil {
 		return err
@@ -94,8 +95,12 @@ func (s *Store) BlocksSince(ctx context.Context, since string, fn func(c data.CI
 }
 
 // CommitAtRev returns the CID of the account's commit whose rev is rev, if
-// the store holds it. Every commit the store has held stays in it, so this
-// finds any earlier head, as com.atproto.sync.getRepo's since needs.
+// the store holds it with its whole tree, as com.atproto.sync.getRepo's
+// since needs to work out a diff. Every commit block stays in the store,
+// but a batch of commits leaves out the MST nodes that a later commit of
+// the batch replaced (see replacedNodes), so only the last commit of each
+// batch keeps its tree; for the others ok is false. Each stored node's
+// subtree is stored too, so the tree is whole when its root is there.
 func (s *Store) CommitAtRev(ctx context.Context, rev string) (data.CID, bool, error) {
 	if err := s.WaitApplied(ctx); err != nil {
 		return data.CID{}, false, err
@@ -103,32 +108,49 @@ func (s *Store) CommitAtRev(ctx context.Context, rev string) (data.CID, bool, er
 	if rev == "" {
 		return data.CID{}, false, nil
 	}
+	c, root, found, err := s.commitBlockAtRev(ctx, rev)
+	if err != nil || !found {
+		return data.CID{}, false, err
+	}
+	missing, err := s.MissingBlocks(ctx, []data.CID{root})
+	if err != nil {
+		return data.CID{}, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
+	}
+	if len(missing) > 0 {
+		return data.CID{}, false, nil
+	}
+	return c, true, nil
+}
+
+// commitBlockAtRev finds the commit block whose rev is rev, and the MST
+// root it names.
+func (s *Store) commitBlockAtRev(ctx context.Context, rev string) (c, root data.CID, found bool, err error) {
 	// A commit's block is stored by the commit itself, so it carries its
 	// own rev; the other blocks of that commit are records and nodes.
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT cid, data FROM blocks WHERE rev = ?`, rev)
 	if err != nil {
-		return data.CID{}, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
+		return c, root, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var cb, b []byte
 		if err := rows.Scan(&cb, &b); err != nil {
-			return data.CID{}, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
+			return c, root, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
 		}
-		c, err := data.CIDFromBytes(cb)
-		if err != nil || c.Codec() != dagCBORCodec {
+		cid, err := data.CIDFromBytes(cb)
+		if err != nil || cid.Codec() != dagCBORCodec {
 			continue
 		}
 		cm, err := repo.ParseCommit(b)
 		if err != nil || string(cm.Rev) != rev || cm.DID != s.did {
 			continue
 		}
-		return c, true, nil
+		return cid, cm.Data, true, nil
 	}
 	if err := rows.Err(); err != nil {
-		return data.CID{}, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
+		return c, root, false, fmt.Errorf("actorstore: commit at rev %s: %w", rev, err)
 	}
-	return data.CID{}, false, nil
+	return c, root, false, nil
 }
 
 // dagCBORCodec is the multicodec of DAG-CBOR blocks, such as commits.
