@@ -117,6 +117,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.seq, err = sequencer.Open(ctx, sequencer.Options{
 		Path: filepath.Join(cfg.DataDir, SequencerFile),
 		Open: func(ctx context.Context, did syntax.DID) (sequencer.Outbox, func(), error) {
+			// An open store exists; this spares the acknowledgement after
+			// each of the log's batches a look at the file system.
+			if st, release, ok := s.actors.getIfOpen(did); ok {
+				return unsyncedOutbox{st, &s.unsynced}, release, nil
+			}
 			// A deleted account has no store; opening it must not create
 			// an empty one again.
 			if !s.actors.exists(did) {

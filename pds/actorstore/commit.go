@@ -155,13 +155,27 @@ func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, er
 		if deleted, err = s.deleteAcked(ctx, tx); err != nil {
 			return err
 		}
+		// The event of a commit whose reserved outbox row is already
+		// acknowledged is durable in the firehose log: its row would only
+		// be deleted again, so it is not written (writeCommit), and the
+		// outbox's counter is raised past it once for the batch.
+		acked := s.acked.Load()
+		var unwritten int64
 		for i, c := range cs {
-			q, id, err := s.writeCommit(ctx, tx, c, skip)
+			q, id, err := s.writeCommit(ctx, tx, c, skip, acked)
 			if err != nil {
 				return err
 			}
+			if c.event != nil && c.outboxID > 0 && c.outboxID <= acked {
+				unwritten = c.outboxID
+			}
 			queued = queued || q
 			ids[i] = id
+		}
+		if unwritten > 0 {
+			if err := s.raiseOutboxIDs(ctx, tx, unwritten); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -179,9 +193,10 @@ func (s *Store) storeCommits(ctx context.Context, cs []commitWrite) ([]int64, er
 }
 
 // writeCommit writes one commit of storeCommits in tx, leaving out the
-// blocks in skip (see replacedNodes). It reports whether a blob was queued
-// for deletion, and the outbox row's ID.
-func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite, skip map[data.CID]struct{}) (queued bool, id int64, err error) {
+// blocks in skip (see replacedNodes) and an outbox row reserved under an ID
+// up to acked, which the sequencer has acknowledged. It reports whether a
+// blob was queued for deletion, and the outbox row's ID.
+func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite, skip map[data.CID]struct{}, acked int64) (queued bool, id int64, err error) {
 	res := c.p.res
 	rev := string(res.Rev)
 	if len(res.Blocks) > 0 {
@@ -227,6 +242,9 @@ func (s *Store) writeCommit(ctx context.Context, tx *sql.Tx, c commitWrite, skip
 		return queued, 0, s.raiseOutboxIDs(ctx, tx, c.outboxFloor)
 	}
 	if c.outboxID > 0 {
+		if c.outboxID <= acked {
+			return queued, c.outboxID, nil
+		}
 		return queued, c.outboxID, s.putOutbox(ctx, tx, c.outboxID, rev, KindCommit, c.event)
 	}
 	id, err = s.appendOutbox(ctx, tx, rev, KindCommit, c.event)

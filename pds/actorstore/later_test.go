@@ -374,6 +374,14 @@ func TestApplyCommitLaterBatches(t *testing.T) {
 // PDS's writer does, without waiting for the commits queued before it.
 func queueCommit(t testing.TB, s *Store, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) *repo.CommitResult {
 	t.Helper()
+	res, _ := queueCommitID(t, s, key, clock, hooks, writes...)
+	return res
+}
+
+// queueCommitID is queueCommit that also returns the outbox ID reserved
+// for the commit's event.
+func queueCommitID(t testing.TB, s *Store, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) (*repo.CommitResult, int64) {
+	t.Helper()
 	ctx := t.Context()
 	s.LockForCommit()
 	defer s.Unlock()
@@ -392,10 +400,64 @@ func queueCommit(t testing.TB, s *Store, key crypto.PrivateKey, clock *repo.RevC
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ApplyCommitLater(res, eventFor(res), hooks); err != nil {
+	id, err := s.ApplyCommitLater(res, eventFor(res), hooks)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return res
+	return res, id
+}
+
+// TestAckedRowsNotWritten acknowledges the outbox rows of queued commits
+// before their batch is stored, as the sequencer does once their events
+// are in the firehose log: the batch does not write those rows, and the
+// IDs they had stay taken.
+func TestAckedRowsNotWritten(t *testing.T) {
+	ctx := t.Context()
+	key, clock := testKey(t), repo.NewRevClock(3)
+	s := openStore(t, t.TempDir(), testDID)
+	write(t, s, key, clock, create(t, post, "3jzfcijpj2z2a", "stored at once"))
+
+	hold, entered := make(chan struct{}), make(chan struct{})
+	attempts := 0 // written by the storing goroutine only
+	s.laterFault = func(int) error {
+		attempts++
+		if attempts == 1 {
+			close(entered)
+			<-hold
+		}
+		return nil
+	}
+	var ids []int64
+	for i, rkey := range []string{"3jzfcijpj2z2b", "3jzfcijpj2z2c", "3jzfcijpj2z2d"} {
+		_, id := queueCommitID(t, s, key, clock, LaterHooks{}, create(t, post, rkey, "queued "+rkey))
+		ids = append(ids, id)
+		if i == 0 {
+			s.pendingLater() // the first batch, held alone
+			<-entered
+		}
+	}
+	// Every queued commit's event is in the log.
+	if err := s.AckOutbox(ctx, ids[len(ids)-1]); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	if err := s.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, rkey := range []string{"3jzfcijpj2z2b", "3jzfcijpj2z2d"} {
+		if _, _, err := s.GetRecord(ctx, post, syntax.RecordKey(rkey)); err != nil {
+			t.Errorf("record %s: %v", rkey, err)
+		}
+	}
+	if rows, err := s.Outbox(ctx, 0, 0); err != nil || len(rows) != 0 {
+		t.Fatalf("outbox after acknowledging every row: %d rows, %v; want none", len(rows), err)
+	}
+	// A row written now takes an ID above the unwritten ones.
+	write(t, s, key, clock, create(t, post, "3jzfcijpj2z2e", "stored at once, after"))
+	rows, err := s.Outbox(ctx, 0, 0)
+	if err != nil || len(rows) != 1 || rows[0].ID <= ids[len(ids)-1] {
+		t.Fatalf("outbox: %+v, %v; want one row above ID %d", rows, err, ids[len(ids)-1])
+	}
 }
 
 // TestQueuedCommitsSeenByChecks reads, right after queueing commits, what

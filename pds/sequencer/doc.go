@@ -41,9 +41,10 @@
 // crash either keeps both or neither: after a restart, Recover reads every
 // account's outbox above its stored cursor and no row is sequenced twice or
 // lost. Deleting sequenced rows from the outboxes (AckOutbox) is therefore
-// only housekeeping; it runs in the background, at once for an account with
-// many sequenced rows and otherwise when the loop is idle, so that it never
-// adds an fsync to a write. Seqs are handed out without gaps and only for
+// only housekeeping; it runs in the background after each batch, one
+// account at a time, so that it never adds an fsync to a write. (The PDS's
+// account stores only note the acknowledgement: their next write deletes
+// the rows, and does not write those of commits it has yet to store.) Seqs are handed out without gaps and only for
 // events that are written: a failed transaction is redone from the stored
 // state, and a transaction built on a stale state is refused. Only one
 // Sequencer may write a log at a time.

@@ -94,7 +94,7 @@ var defaultTuning = tuning{
 	batchEvents:   4000,
 	batchBytes:    32 << 20,
 	batchAccounts: 1000,
-	ackRows:       64,
+	ackRows:       1,
 	ackIdle:       2 * time.Second,
 	pruneEvery:    time.Minute,
 	pruneChunk:    1000,
