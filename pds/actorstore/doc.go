@@ -30,7 +30,10 @@
 // at once when Lock, Head, Sync, Close or WaitApplied wait for it. The
 // account's next writer need not wait: it takes LockForCommit and builds
 // on CommitHead, reading the queued commits' blocks from the queue (see
-// later.go).
+// later.go). A batch stores only the MST nodes its last commit's tree
+// keeps (see replacedNodes), and no outbox row the sequencer has already
+// acknowledged: that event is in the log, and the row would only be
+// deleted.
 //
 // ApplyCommit checks that the stored root is the one the commit was built on
 // (its rev equals CommitResult.Since); otherwise it returns an error matching
