@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/welkin-atproto/welkin/atproto/crypto"
 	"github.com/welkin-atproto/welkin/atproto/repo"
 )
 
@@ -23,23 +24,7 @@ func BenchmarkApplyCommit(b *testing.B) {
 
 func benchApplyCommit(b *testing.B, records int) {
 	ctx := context.Background()
-	s := openStore(b, b.TempDir(), testDID)
-	key := testKey(b)
-	clock := repo.NewRevClock(1)
-	// Fill the repository in commits of the most writes one may carry.
-	const perCommit = 200
-	for done := 0; done < records; {
-		n := min(perCommit, records-done)
-		ws := make([]repo.RecordWrite, n)
-		for i := range ws {
-			ws[i] = create(b, post, fmt.Sprintf("3j%011d", done+i), fmt.Sprintf("old post %d", done+i))
-		}
-		write(b, s, key, clock, ws...)
-		done += n
-	}
-	if err := s.Sync(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s, key, clock := filledStore(b, records)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -78,22 +63,7 @@ func BenchmarkStoreBatch(b *testing.B) {
 
 func benchStoreBatch(b *testing.B, records, batch int) {
 	ctx := context.Background()
-	s := openStore(b, b.TempDir(), testDID)
-	key := testKey(b)
-	clock := repo.NewRevClock(1)
-	const perCommit = 200
-	for done := 0; done < records; {
-		n := min(perCommit, records-done)
-		ws := make([]repo.RecordWrite, n)
-		for i := range ws {
-			ws[i] = create(b, post, fmt.Sprintf("3j%011d", done+i), fmt.Sprintf("old post %d", done+i))
-		}
-		write(b, s, key, clock, ws...)
-		done += n
-	}
-	if err := s.Sync(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s, key, clock := filledStore(b, records)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -112,4 +82,26 @@ func benchStoreBatch(b *testing.B, records, batch int) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/commit")
+}
+
+// filledStore opens a store holding a repository of records posts,
+// written in commits of the most writes one may carry, and synced.
+func filledStore(b *testing.B, records int) (*Store, crypto.PrivateKey, *repo.RevClock) {
+	s := openStore(b, b.TempDir(), testDID)
+	key := testKey(b)
+	clock := repo.NewRevClock(1)
+	const perCommit = 200
+	for done := 0; done < records; {
+		n := min(perCommit, records-done)
+		ws := make([]repo.RecordWrite, n)
+		for i := range ws {
+			ws[i] = create(b, post, fmt.Sprintf("3j%011d", done+i), fmt.Sprintf("old post %d", done+i))
+		}
+		write(b, s, key, clock, ws...)
+		done += n
+	}
+	if err := s.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return s, key, clock
 }
