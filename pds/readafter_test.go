@@ -1,10 +1,12 @@
 package pds
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/welkin-atproto/welkin/atproto/syntax"
 	"github.com/welkin-atproto/welkin/pds/actorstore"
 )
 
@@ -32,24 +35,11 @@ func TestReadsWaitForBackgroundCommit(t *testing.T) {
 	}
 	release()
 
-	path := filepath.Join(actorstore.Dir(p.srv.actors.dir, a.did), actorstore.FileName)
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := holdWriteLock(t, p, a.did)
 	locked := true
 	defer func() {
 		if locked {
-			conn.ExecContext(ctx, "ROLLBACK")
+			unlock()
 		}
 	}()
 
@@ -81,9 +71,7 @@ func TestReadsWaitForBackgroundCommit(t *testing.T) {
 		t.Fatalf("getRecord while the commit cannot be stored: %d %s (%v), want no answer", status, body, err)
 	}
 
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	locked = false
 	status, body, err = getRecord(ctx)
 	if err != nil || status != http.StatusOK {
@@ -98,5 +86,98 @@ func TestReadsWaitForBackgroundCommit(t *testing.T) {
 	}
 	if out.CID != created.CID || out.Value["text"] != "stored in the background" {
 		t.Fatalf("getRecord = %s, want the record created (cid %s)", body, created.CID)
+	}
+}
+
+// holdWriteLock has another connection take the write lock of did's account
+// database, as a long checkpoint or backup would, and returns the function
+// that lets it go.
+func holdWriteLock(t *testing.T, p *testPDS, did syntax.DID) func() {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(actorstore.Dir(p.srv.actors.dir, did), actorstore.FileName)
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		other.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+		other.Close()
+	}
+}
+
+// TestWritesDoNotWaitForBackgroundCommit writes to an account whose
+// database another connection holds locked: the commits queue behind it,
+// and createRecord and applyWrites build on them and are acknowledged
+// without waiting for them to be stored. Once the lock is gone, the store
+// holds every record.
+func TestWritesDoNotWaitForBackgroundCommit(t *testing.T) {
+	ctx := context.Background()
+	p := newTestPDS(t, nil)
+	a := seedRepoAccount(t, p, "queued.test")
+	if _, release, err := p.srv.actors.get(ctx, a.did); err != nil {
+		t.Fatal(err)
+	} else {
+		release()
+	}
+	unlock := holdWriteLock(t, p, a.did)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+
+	did := string(a.did)
+	calls := []struct {
+		nsid string
+		in   map[string]any
+	}{
+		{"com.atproto.repo.createRecord", map[string]any{"repo": did, "collection": "app.bsky.feed.post", "rkey": "3kabcdefghi22", "record": postRecord("created")}},
+		{"com.atproto.repo.applyWrites", map[string]any{"repo": did, "writes": []any{map[string]any{
+			"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": "3kabcdefghi23", "value": postRecord("applied")}}}},
+		{"com.atproto.repo.createRecord", map[string]any{"repo": did, "collection": "app.bsky.feed.post", "rkey": "3kabcdefghi24", "record": postRecord("created after")}},
+	}
+	done := make(chan string, 1)
+	go func() {
+		for _, c := range calls {
+			var out map[string]any
+			if status, name := p.call("POST", c.nsid, a.token, nil, c.in, &out); status != http.StatusOK {
+				done <- fmt.Sprintf("%s: %d %s", c.nsid, status, name)
+				return
+			}
+		}
+		done <- ""
+	}()
+	select {
+	case msg := <-done:
+		if msg != "" {
+			t.Fatal(msg)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writes waited for the locked database")
+	}
+	unlock()
+	locked = false
+
+	st := p.srv.mustStore(t, a.did)
+	for rkey, want := range map[string]string{"3kabcdefghi22": "created", "3kabcdefghi23": "applied", "3kabcdefghi24": "created after"} {
+		_, b, err := st.GetRecord(ctx, "app.bsky.feed.post", syntax.RecordKey(rkey))
+		if err != nil || !bytes.Contains(b, []byte(want)) {
+			t.Errorf("record %s: %q, %v; want the text %q", rkey, b, err, want)
+		}
 	}
 }

@@ -79,7 +79,9 @@ func (s *Server) repoApplyWrites(ctx context.Context, req *xrpc.Request) (*xrpc.
 	if err != nil {
 		return nil, err
 	}
-	st, release, err := s.actors.get(ctx, did)
+	// What the check below reads of the store waits for the account's
+	// queued commits; the commit builds on them without waiting.
+	st, release, err := s.actors.getForWrite(ctx, did)
 	if err != nil {
 		return nil, err
 	}
