@@ -55,7 +55,8 @@ func runPDS(args []string, stdout, stderr io.Writer) int {
 	cfg.Logger = logger
 	cfg.Version = buildVersion()
 	procs := scaleProcs(pdsProcsPerCPU, os.Getenv)
-	logger.Info("go processors", "gomaxprocs", procs)
+	gogc := setGCPercent(pdsGCPercent, os.Getenv)
+	logger.Info("go runtime", "gomaxprocs", procs, "gogc", gogc)
 
 	stopDebug, err := startDebug(*debugAddr, logger)
 	if err != nil {
