@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,21 +28,7 @@ import (
 func TestReadsWaitForBackgroundCommit(t *testing.T) {
 	ctx := context.Background()
 	p := newTestPDS(t, nil)
-	a := seedRepoAccount(t, p, "later.test")
-	// The first commit is stored before the lock is taken.
-	_, release, err := p.srv.actors.get(ctx, a.did)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release()
-
-	unlock := holdWriteLock(t, p, a.did)
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
-		}
-	}()
+	a, unlock := lockedAccount(t, p, "later.test")
 
 	created := createPostAt(t, p, a, "3kabcdefghi22", "stored in the background")
 	if created.Commit == nil || created.Commit.Rev == "" {
@@ -72,7 +59,6 @@ func TestReadsWaitForBackgroundCommit(t *testing.T) {
 	}
 
 	unlock()
-	locked = false
 	status, body, err = getRecord(ctx)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("getRecord once the lock is gone: %d %s (%v)", status, body, err)
@@ -89,13 +75,21 @@ func TestReadsWaitForBackgroundCommit(t *testing.T) {
 	}
 }
 
-// holdWriteLock has another connection take the write lock of did's account
-// database, as a long checkpoint or backup would, and returns the function
-// that lets it go.
-func holdWriteLock(t *testing.T, p *testPDS, did syntax.DID) func() {
+// lockedAccount seeds an account, waits until its first commit is stored,
+// and has another connection take the write lock of its database, as a
+// long checkpoint or backup would. unlock lets the lock go; it may be
+// called more than once, and the test's end calls it.
+func lockedAccount(t *testing.T, p *testPDS, handle string) (a repoAccount, unlock func()) {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(actorstore.Dir(p.srv.actors.dir, did), actorstore.FileName)
+	a = seedRepoAccount(t, p, handle)
+	_, release, err := p.srv.actors.get(ctx, a.did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+
+	path := filepath.Join(actorstore.Dir(p.srv.actors.dir, a.did), actorstore.FileName)
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -110,13 +104,18 @@ func holdWriteLock(t *testing.T, p *testPDS, did syntax.DID) func() {
 		other.Close()
 		t.Fatal(err)
 	}
-	return func() {
-		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-			t.Error(err)
-		}
-		conn.Close()
-		other.Close()
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			other.Close()
+		})
 	}
+	t.Cleanup(unlock)
+	return a, unlock
 }
 
 // TestWritesDoNotWaitForBackgroundCommit writes to an account whose
@@ -127,19 +126,7 @@ func holdWriteLock(t *testing.T, p *testPDS, did syntax.DID) func() {
 func TestWritesDoNotWaitForBackgroundCommit(t *testing.T) {
 	ctx := context.Background()
 	p := newTestPDS(t, nil)
-	a := seedRepoAccount(t, p, "queued.test")
-	if _, release, err := p.srv.actors.get(ctx, a.did); err != nil {
-		t.Fatal(err)
-	} else {
-		release()
-	}
-	unlock := holdWriteLock(t, p, a.did)
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
-		}
-	}()
+	a, unlock := lockedAccount(t, p, "queued.test")
 
 	did := string(a.did)
 	calls := []struct {
@@ -171,7 +158,6 @@ func TestWritesDoNotWaitForBackgroundCommit(t *testing.T) {
 		t.Fatal("the writes waited for the locked database")
 	}
 	unlock()
-	locked = false
 
 	st := p.srv.mustStore(t, a.did)
 	for rkey, want := range map[string]string{"3kabcdefghi22": "created", "3kabcdefghi23": "applied", "3kabcdefghi24": "created after"} {
