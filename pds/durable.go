@@ -27,9 +27,9 @@ import (
 // (actorstore.ApplyCommitLater), and the write is acknowledged once the
 // sequencer has made the event durable in the firehose log. Reads of the
 // account wait for the queue to be stored; its next write builds on the
-// queue. The log's transactions carry the events of many accounts, so that one fsync
-// serves many writes (group commit), where an fsync per account database
-// would serve one.
+// queue. The log's transactions carry the events of many accounts, so that
+// one fsync serves many writes (group commit), where an fsync per account
+// database would serve one.
 //
 // The event holds everything the commit wrote: the commit, its new MST
 // nodes and records (the CAR slice) and its ops. So if a power loss takes

@@ -21,10 +21,16 @@ var errFault = errors.New("injected fault")
 // ApplyCommitLater, with the write lock held as a writer holds it.
 func commitLater(t *testing.T, s *Store, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) (*repo.CommitResult, int64) {
 	t.Helper()
-	ctx := t.Context()
 	s.Lock()
 	defer s.Unlock()
-	r := openRepo(t, s)
+	return commitAndQueue(t, s, openRepo(t, s), key, clock, hooks, writes...)
+}
+
+// commitAndQueue applies writes to r, commits and hands the commit to
+// ApplyCommitLater; the caller holds the store's write lock.
+func commitAndQueue(t testing.TB, s *Store, r *repo.Repo, key crypto.PrivateKey, clock *repo.RevClock, hooks LaterHooks, writes ...repo.RecordWrite) (*repo.CommitResult, int64) {
+	t.Helper()
+	ctx := t.Context()
 	if err := r.Apply(ctx, writes); err != nil {
 		t.Fatal(err)
 	}
@@ -393,18 +399,7 @@ func queueCommitID(t testing.TB, s *Store, key crypto.PrivateKey, clock *repo.Re
 	if err != nil {
 		t.Fatalf("open at the queued head %v: %v", head, err)
 	}
-	if err := r.Apply(ctx, writes); err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.Commit(ctx, key, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := s.ApplyCommitLater(res, eventFor(res), hooks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, id
+	return commitAndQueue(t, s, r, key, clock, hooks, writes...)
 }
 
 // TestAckedRowsNotWritten acknowledges the outbox rows of queued commits
